@@ -1,0 +1,74 @@
+/**
+ * The closed set of failures the gate reports, each with a stable `code` and the HTTP status it maps
+ * to. `app.onError` (src/app.ts) is the only place that turns them into responses: routes and
+ * middleware throw, they never build error responses themselves.
+ */
+
+export type GateErrorCode =
+  | "bad_request"
+  | "not_found"
+  | "insecure_transport"
+  | "login_expired"
+  | "callback_invalid"
+  | "access_denied"
+  | "login_rejected"
+  | "unauthenticated"
+  | "forbidden"
+  | "cross_site"
+  | "provider_unavailable";
+
+const STATUS: Record<GateErrorCode, number> = {
+  bad_request: 400,
+  not_found: 404,
+  insecure_transport: 400,
+  login_expired: 400,
+  callback_invalid: 400,
+  access_denied: 403,
+  login_rejected: 401,
+  unauthenticated: 401,
+  forbidden: 403,
+  cross_site: 403,
+  provider_unavailable: 503,
+};
+
+export interface GateErrorOptions {
+  /** Seconds, for `Retry-After` when the provider is down. */
+  readonly retryAfter?: number;
+  /** Where "try again" should lead after a new login (a validated same-site path). */
+  readonly returnTo?: string;
+  /** Cookies to set or clear with the error response (a consumed pending login, a dead session). */
+  readonly setCookies?: readonly string[];
+  /** Who is signed in, for the forbidden page. */
+  readonly who?: string;
+}
+
+/** A failure caused by the request or by the provider; safe to describe to the visitor. */
+export class GateError extends Error {
+  override readonly name = "GateError";
+  readonly status: number;
+
+  /**
+   * @param code stable identifier, logged and returned in JSON bodies
+   * @param message what went wrong, for the log; never contains tokens, codes or cookie values
+   */
+  constructor(
+    readonly code: GateErrorCode,
+    message: string,
+    readonly options: GateErrorOptions = {},
+  ) {
+    super(message);
+    this.status = STATUS[code];
+  }
+}
+
+/**
+ * Every problem found in the settings, reported together so an operator fixes them in one pass.
+ * Each entry names the setting and what to do; secret values are never included.
+ */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+
+  constructor(readonly problems: readonly string[]) {
+    super(`kontur-gate is misconfigured:\n${problems.map((p) => `- ${p}`).join("\n")}`);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The gate in front of the origin: request → policy → session → (login) → proxy → origin.
+ * Every path that is not one of the gate's own endpoints goes through here.
+ */
+import { createMiddleware } from "hono/factory";
+import { getCookie } from "hono/cookie";
+import type { AppEnv } from "./env";
+import { GateError } from "./errors";
+import { beginLogin, isPendingLoginCookie } from "./login";
+import { log } from "./log";
+import { canonicalPath, isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "./policy";
+import { addIdentity, forward, sanitizedHeaders, upstreamUrl } from "./proxy";
+import { cookieScope, withCookies } from "./request";
+import { now, resolveSession } from "./resolve";
+import { sessionCookieName, type CookieScope } from "./session";
+
+/**
+ * Responses to signed-in requests are personal: unless the origin says otherwise (`public`,
+ * `private`, `no-store`), shared caches must not keep them.
+ */
+export function privateCaching(response: Response): Response {
+  const cacheControl = response.headers.get("cache-control") ?? "";
+  if (response.status === 101 || /\b(public|private|no-store)\b/i.test(cacheControl)) return response;
+  const copy = new Response(response.body, response);
+  copy.headers.set("cache-control", cacheControl === "" ? "private" : `private, ${cacheControl}`);
+  return copy;
+}
+
+export function gateCookiePredicate(scope: CookieScope): (name: string) => boolean {
+  const session = sessionCookieName(scope);
+  return (name) => name === session || isPendingLoginCookie(scope, name);
+}
+
+export const gate = createMiddleware<AppEnv>(async function gate(c) {
+  const { config, signer } = c.var.runtime;
+  const request = c.req.raw;
+  const url = new URL(request.url);
+  const scope = cookieScope(url);
+  const path = canonicalPath(url.pathname);
+  const headers = sanitizedHeaders(request.headers, url, gateCookiePredicate(scope));
+  const upstream = upstreamUrl(url, config.originUrl);
+
+  if (isPreflight(request)) return forward(request, upstream, headers);
+
+  const { session, setCookie } = await resolveSession(
+    c.var.runtime,
+    c.env.SESSIONS,
+    scope,
+    getCookie(c, sessionCookieName(scope)),
+    (promise) => c.executionCtx.waitUntil(promise),
+  );
+  c.set("session", session);
+
+  if (session === undefined) {
+    if (isPublicPath(path, config)) return withCookies(await forward(request, upstream, headers), [setCookie]);
+    const returnTo = `${url.pathname}${url.search}`;
+    if (!wantsLoginRedirect(request, path, config)) {
+      throw new GateError("unauthenticated", `No session for ${request.method} ${url.pathname}`, {
+        returnTo,
+        setCookies: setCookie === undefined ? [] : [setCookie],
+      });
+    }
+    return withCookies(await beginLogin(c.var.runtime, url, request.headers.get("cookie") ?? "", returnTo), [setCookie]);
+  }
+
+  if (!isAllowed(session.user, config)) {
+    log("forbidden", { path: url.pathname });
+    throw new GateError("forbidden", `The signed-in user is not on the allow-lists`, {
+      who: session.user.email ?? session.user.name ?? session.user.sub,
+      setCookies: setCookie === undefined ? [] : [setCookie],
+    });
+  }
+
+  const assertion = await signer.sign(
+    { issuer: url.origin, audience: upstream.origin, user: session.user, method: request.method, url: upstream.href },
+    now(),
+  );
+  addIdentity(headers, { user: session.user, assertion, accessToken: config.passAccessToken ? session.at : undefined });
+  return withCookies(privateCaching(await forward(request, upstream, headers)), [setCookie]);
+});
+

@@ -1,0 +1,46 @@
+/**
+ * The Worker's entry point. Settings are loaded once per isolate on the first request; when they are
+ * wrong, every request gets a plain-text 500 naming the settings (and `/health` a 503), never the
+ * value of a secret.
+ */
+import type { Hono } from "hono";
+import { buildApp } from "./app";
+import type { AppEnv, Bindings } from "./env";
+import { ConfigError } from "./errors";
+import { log } from "./log";
+import { runtimeFor, type Runtime } from "./runtime";
+
+const apps = new WeakMap<Runtime, Hono<AppEnv>>();
+
+function misconfigured(request: Request, env: Bindings, error: ConfigError): Response {
+  log("config_invalid", { problems: error.problems.join(" | ") });
+  const healthPath = `${env.AUTH_PREFIX?.trim() || "/_auth"}/health`;
+  if (new URL(request.url).pathname === healthPath) {
+    return Response.json(
+      { status: "misconfigured", settings: [...new Set(error.problems.map((p) => p.split(":", 1)[0]))] },
+      { status: 503, headers: { "cache-control": "no-store" } },
+    );
+  }
+  return new Response(`${error.message}\n\nSee the configuration table in README.md.\n`, {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+export default {
+  async fetch(request, env, ctx): Promise<Response> {
+    let runtime: Runtime;
+    try {
+      runtime = await runtimeFor(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return misconfigured(request, env, error);
+      throw error;
+    }
+    let app = apps.get(runtime);
+    if (app === undefined) {
+      app = buildApp(runtime);
+      apps.set(runtime, app);
+    }
+    return app.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<Bindings>;

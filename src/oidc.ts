@@ -1,0 +1,269 @@
+/**
+ * The provider conversation, thin over oauth4webapi: discovery (cached per isolate), the
+ * authorization URL, the callback (code exchange and id_token validation), refresh and RP-initiated
+ * logout. Every protocol check is oauth4webapi's; this module only adds what it leaves to the caller
+ * (signature check, `alg` pinning, future `iat`, `sub` continuity on refresh) and maps its failures
+ * onto GateError codes.
+ */
+import * as oauth from "oauth4webapi";
+import type { Config } from "./config";
+import { GateError } from "./errors";
+
+/** Per outbound call; oauth4webapi has no default timeout. */
+const PROVIDER_TIMEOUT_MS = 5_000;
+/** How long discovery is trusted before it is fetched again. */
+const DISCOVERY_TTL_MS = 60 * 60 * 1000;
+/** Allowed clock difference for the id_token `iat` (seconds). */
+const CLOCK_SKEW = 60;
+/** Signature algorithms the gate accepts for id_tokens: asymmetric only, never `none` or HS*. */
+const ASYMMETRIC_ALGS = ["RS256", "PS256", "ES256", "EdDSA", "Ed25519", "RS384", "RS512", "PS384", "PS512", "ES384", "ES512"];
+const RETRY_AFTER_SECONDS = 30;
+
+/** What the browser must not see or change between the login redirect and the callback. */
+export interface PendingLogin {
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier: string | undefined;
+}
+
+/** The validated result of a code exchange or a refresh. */
+export interface Tokens {
+  readonly claims: oauth.IDToken;
+  readonly accessToken: string;
+  /** Epoch seconds. */
+  readonly accessTokenExpiresAt: number | undefined;
+  readonly refreshToken: string | undefined;
+  readonly idToken: string | undefined;
+}
+
+/** A refresh that failed; `fatal` when the provider says the grant is gone (`invalid_grant`). */
+export class RefreshError extends Error {
+  override readonly name = "RefreshError";
+  constructor(readonly fatal: boolean, message: string) {
+    super(message);
+  }
+}
+
+/** What every outbound call gets: a timeout, the shared JWKS cache, and http only for loopback. */
+interface CallOptions {
+  signal: AbortSignal;
+  [oauth.jwksCache]: oauth.JWKSCacheInput;
+  [oauth.allowInsecureRequests]?: boolean;
+}
+
+/** A refresh may or may not return a new id_token. */
+export type RefreshedTokens = Omit<Tokens, "claims"> & { readonly claims: oauth.IDToken | undefined };
+
+interface Provider {
+  readonly as: oauth.AuthorizationServer;
+  readonly client: oauth.Client;
+  readonly usePkce: boolean;
+}
+
+function unavailable(what: string, error: unknown): GateError {
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
+  return new GateError("provider_unavailable", `${what} failed (${reason})`, { retryAfter: RETRY_AFTER_SECONDS });
+}
+
+/** True for failures of the network or of the provider itself (timeouts, 5xx, non-JSON). */
+function isTransient(error: unknown): boolean {
+  if (error instanceof oauth.ResponseBodyError) return error.status >= 500;
+  if (error instanceof oauth.OperationProcessingError) {
+    return error.code === oauth.RESPONSE_IS_NOT_JSON || (error.cause instanceof Response && error.cause.status >= 500) || error.code === oauth.PARSE_ERROR;
+  }
+  return error instanceof TypeError || (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError"));
+}
+
+export class OidcClient {
+  private discovered: { provider: Provider; until: number } | undefined;
+  private discovering: Promise<Provider> | undefined;
+  /** oauth4webapi keeps the provider's JWKS here between calls. */
+  private readonly jwks: oauth.JWKSCacheInput = {};
+  private readonly clientAuth: oauth.ClientAuth;
+
+  constructor(private readonly config: Config) {
+    this.clientAuth =
+      config.clientAuth === "client_secret_basic" ? oauth.ClientSecretBasic(config.clientSecret) : oauth.ClientSecretPost(config.clientSecret);
+  }
+
+  private options(): CallOptions {
+    return {
+      signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+      [oauth.jwksCache]: this.jwks,
+      // Only a loopback development issuer gets here with http:// (enforced in src/config.ts).
+      ...(this.config.allowHttpIssuer ? { [oauth.allowInsecureRequests]: true } : {}),
+    };
+  }
+
+  /** Discovery, fetched once per isolate and again after an hour; failures are not cached. */
+  async provider(): Promise<Provider> {
+    if (this.discovered && this.discovered.until > Date.now()) return this.discovered.provider;
+    // Single flight: a burst of first requests triggers one discovery fetch.
+    this.discovering ??= this.discover().finally(() => {
+      this.discovering = undefined;
+    });
+    return this.discovering;
+  }
+
+  private async discover(): Promise<Provider> {
+    let as: oauth.AuthorizationServer;
+    try {
+      const response = await oauth.discoveryRequest(this.config.issuer, { ...this.options(), algorithm: "oidc" });
+      as = await oauth.processDiscoveryResponse(this.config.issuer, response);
+    } catch (error) {
+      throw unavailable(`Discovery at ${this.config.issuer.href}`, error);
+    }
+    const advertised = as.id_token_signing_alg_values_supported ?? ["RS256"];
+    const alg = advertised.includes("RS256") ? "RS256" : advertised.find((candidate) => ASYMMETRIC_ALGS.includes(candidate));
+    if (alg === undefined || as.authorization_endpoint === undefined || as.token_endpoint === undefined || as.jwks_uri === undefined) {
+      throw new GateError(
+        "provider_unavailable",
+        `Discovery at ${this.config.issuer.href} lacks an authorization, token or JWKS endpoint, or an asymmetric id_token algorithm`,
+        { retryAfter: RETRY_AFTER_SECONDS },
+      );
+    }
+    const usePkce =
+      this.config.pkce === "on" || (this.config.pkce === "auto" && (as.code_challenge_methods_supported ?? []).includes("S256"));
+    const provider: Provider = {
+      as,
+      client: { client_id: this.config.clientId, id_token_signed_response_alg: alg },
+      usePkce,
+    };
+    this.discovered = { provider, until: Date.now() + DISCOVERY_TTL_MS };
+    return provider;
+  }
+
+  /** The authorization request (OIDC Core §3.1.2.1) and the secrets the callback will need. */
+  async authorizationUrl(redirectUri: string): Promise<{ url: URL; pending: PendingLogin }> {
+    const { as, usePkce } = await this.provider();
+    const pending: PendingLogin = {
+      state: oauth.generateRandomState(),
+      // Kontur requires a nonce whenever `openid` is requested.
+      nonce: oauth.generateRandomNonce(),
+      codeVerifier: usePkce ? oauth.generateRandomCodeVerifier() : undefined,
+    };
+    const url = new URL(as.authorization_endpoint!);
+    url.searchParams.set("client_id", this.config.clientId);
+    url.searchParams.set("response_type", "code");
+    url.searchParams.set("response_mode", "query");
+    url.searchParams.set("redirect_uri", redirectUri);
+    url.searchParams.set("scope", this.config.scopes.join(" "));
+    url.searchParams.set("state", pending.state);
+    url.searchParams.set("nonce", pending.nonce);
+    if (pending.codeVerifier !== undefined) {
+      url.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(pending.codeVerifier));
+      url.searchParams.set("code_challenge_method", "S256");
+    }
+    return { url, pending };
+  }
+
+  /**
+   * Validates the authorization response and exchanges the code (RFC 6749 §4.1, OIDC Core §3.1.3).
+   * The id_token is required, its nonce must match, and its signature is checked against the JWKS.
+   */
+  async callback(callbackUrl: URL, pending: PendingLogin, redirectUri: string): Promise<Tokens> {
+    const { as, client } = await this.provider();
+    let parameters: URLSearchParams;
+    try {
+      parameters = oauth.validateAuthResponse(as, client, callbackUrl, pending.state);
+    } catch (error) {
+      if (error instanceof oauth.AuthorizationResponseError) {
+        if (error.error === "access_denied") throw new GateError("access_denied", "The user declined the login at the provider");
+        throw new GateError("callback_invalid", `The provider answered the login with error "${error.error}"`);
+      }
+      throw new GateError("callback_invalid", `The callback is not a valid authorization response (${describe(error)})`);
+    }
+    try {
+      const response = await oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        this.clientAuth,
+        parameters,
+        redirectUri,
+        pending.codeVerifier ?? oauth.nopkce,
+        this.options(),
+      );
+      const result = await oauth.processAuthorizationCodeResponse(as, client, response, {
+        expectedNonce: pending.nonce,
+        requireIdToken: true,
+      });
+      return await this.validated(as, response, result);
+    } catch (error) {
+      if (error instanceof GateError) throw error;
+      if (isTransient(error)) throw unavailable("The token request", error);
+      throw new GateError("login_rejected", `The code exchange or id_token was rejected (${describe(error)})`);
+    }
+  }
+
+  /** Validates what oauth4webapi leaves to the caller: the id_token's signature and its `iat`. */
+  private async validated(as: oauth.AuthorizationServer, response: Response, result: oauth.TokenEndpointResponse): Promise<Tokens> {
+    const claims = oauth.getValidatedIdTokenClaims(result);
+    if (claims === undefined) throw new GateError("login_rejected", "The token response has no id_token");
+    await oauth.validateApplicationLevelSignature(as, response, this.options());
+    if (claims.iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW) {
+      throw new GateError("login_rejected", "The id_token was issued in the future (check the clocks)");
+    }
+    return {
+      claims,
+      accessToken: result.access_token,
+      accessTokenExpiresAt: result.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + result.expires_in,
+      refreshToken: result.refresh_token,
+      idToken: result.id_token,
+    };
+  }
+
+  /**
+   * Uses a refresh token (RFC 6749 §6). Kontur's are one-time: the returned one replaces it. A new
+   * id_token must name the same subject, or the session is someone else's now.
+   */
+  async refresh(refreshToken: string, subject: string): Promise<RefreshedTokens> {
+    let provider: Provider;
+    try {
+      provider = await this.provider();
+    } catch (error) {
+      throw new RefreshError(false, describe(error));
+    }
+    const { as, client } = provider;
+    try {
+      const response = await oauth.refreshTokenGrantRequest(as, client, this.clientAuth, refreshToken, this.options());
+      const result = await oauth.processRefreshTokenResponse(as, client, response);
+      const claims = oauth.getValidatedIdTokenClaims(result);
+      if (claims !== undefined) {
+        await oauth.validateApplicationLevelSignature(as, response, this.options());
+        if (claims.sub !== subject) throw new RefreshError(true, "The refreshed id_token names another subject");
+      }
+      return {
+        claims,
+        accessToken: result.access_token,
+        accessTokenExpiresAt: result.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + result.expires_in,
+        refreshToken: result.refresh_token,
+        idToken: result.id_token,
+      };
+    } catch (error) {
+      if (error instanceof RefreshError) throw error;
+      const fatal = error instanceof oauth.ResponseBodyError && error.error === "invalid_grant";
+      throw new RefreshError(fatal || (!isTransient(error) && !(error instanceof oauth.ResponseBodyError)), describe(error));
+    }
+  }
+
+  /** RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2), when discovery lists the endpoint. */
+  async endSessionUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): Promise<URL | undefined> {
+    const { as } = await this.provider();
+    if (as.end_session_endpoint === undefined) return undefined;
+    const url = new URL(as.end_session_endpoint);
+    url.searchParams.set("client_id", this.config.clientId);
+    url.searchParams.set("post_logout_redirect_uri", postLogoutRedirectUri);
+    if (idTokenHint !== undefined) url.searchParams.set("id_token_hint", idTokenHint);
+    return url;
+  }
+}
+
+/** A log-safe description: oauth4webapi errors carry raw responses (tokens) in `cause`, never logged. */
+export function describe(error: unknown): string {
+  if (error instanceof oauth.ResponseBodyError) return `${error.code} ${error.status} ${error.error}`;
+  if (error instanceof oauth.OperationProcessingError || error instanceof oauth.UnsupportedOperationError) {
+    return `${error.code}: ${error.message}`;
+  }
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return "unknown error";
+}

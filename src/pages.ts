@@ -1,0 +1,162 @@
+/**
+ * The gate's own pages: small, self-contained (no external assets), Russian by default and English
+ * when the browser prefers it. They reflect no request input except values the gate validated
+ * itself (a same-site return path, the signed-in user's name), always escaped.
+ */
+import type { GateErrorCode } from "./errors";
+
+export type Lang = "ru" | "en";
+
+/** Russian unless English is preferred over Russian in `Accept-Language`. */
+export function pickLang(acceptLanguage: string | null | undefined): Lang {
+  let best: { lang: Lang; q: number } = { lang: "ru", q: 0 };
+  for (const part of (acceptLanguage ?? "").split(",")) {
+    const [tag = "", ...params] = part.trim().toLowerCase().split(";");
+    const q = Number(params.find((p) => p.trim().startsWith("q="))?.trim().slice(2) ?? "1");
+    const lang = tag.startsWith("ru") ? "ru" : tag.startsWith("en") ? "en" : undefined;
+    if (lang !== undefined && Number.isFinite(q) && q > best.q) best = { lang, q };
+  }
+  return best.lang;
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+const TEXT = {
+  ru: {
+    brand: "Вход через Контур",
+    retry: "Попробовать снова",
+    home: "На главную",
+    signIn: "Войти снова",
+    signOut: "Выйти",
+    reference: "Код обращения",
+    signedOutTitle: "Вы вышли",
+    signedOutBody: "Сеанс на этом сайте завершён.",
+    confirmTitle: "Выйти из сайта?",
+    confirmBody: "Подтвердите выход: ссылка для выхода была открыта не с этого сайта.",
+    forbiddenBody: (who: string) => `Вы вошли как ${who}, но у этой учётной записи нет доступа к сайту. Выйдите и войдите под другой учётной записью.`,
+    internalTitle: "Внутренняя ошибка",
+    internalBody: "Что-то пошло не так. Попробуйте ещё раз немного позже.",
+  },
+  en: {
+    brand: "Sign in with Kontur",
+    retry: "Try again",
+    home: "Go to the home page",
+    signIn: "Sign in again",
+    signOut: "Sign out",
+    reference: "Reference",
+    signedOutTitle: "You are signed out",
+    signedOutBody: "Your session on this site has ended.",
+    confirmTitle: "Sign out of this site?",
+    confirmBody: "Please confirm: the sign-out link was opened from another site.",
+    forbiddenBody: (who: string) => `You are signed in as ${who}, but this account has no access to this site. Sign out and sign in with another account.`,
+    internalTitle: "Internal error",
+    internalBody: "Something went wrong. Please try again a little later.",
+  },
+} as const;
+
+const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>> = {
+  ru: {
+    bad_request: ["Неверный запрос", "Запрос не удалось обработать."],
+    not_found: ["Страница не найдена", "Такой страницы нет."],
+    insecure_transport: ["Нужно HTTPS", "Этот сайт работает только по HTTPS."],
+    login_expired: ["Вход не завершён", "Ссылка для входа устарела или была открыта в другом браузере. Начните вход заново."],
+    callback_invalid: ["Вход не удался", "Ответ сервиса входа не прошёл проверку. Начните вход заново."],
+    access_denied: ["Вход отменён", "Вы отказались от входа. Чтобы открыть сайт, войдите ещё раз."],
+    login_rejected: ["Вход не удался", "Сервис входа не подтвердил вашу личность. Начните вход заново."],
+    unauthenticated: ["Нужно войти", "Чтобы открыть эту страницу, войдите через Контур."],
+    forbidden: ["Нет доступа", "У этой учётной записи нет доступа к сайту."],
+    cross_site: ["Запрос отклонён", "Запрос пришёл с другого сайта и был отклонён."],
+    provider_unavailable: ["Сервис входа недоступен", "Сервис входа Контура сейчас не отвечает. Попробуйте через минуту."],
+  },
+  en: {
+    bad_request: ["Bad request", "The request could not be processed."],
+    not_found: ["Not found", "There is no such page."],
+    insecure_transport: ["HTTPS required", "This site works over HTTPS only."],
+    login_expired: ["Sign-in not completed", "The sign-in link has expired or was opened in another browser. Please start again."],
+    callback_invalid: ["Sign-in failed", "The answer of the sign-in service did not pass the checks. Please start again."],
+    access_denied: ["Sign-in cancelled", "You declined to sign in. Sign in again to open the site."],
+    login_rejected: ["Sign-in failed", "The sign-in service did not confirm your identity. Please start again."],
+    unauthenticated: ["Sign-in required", "Sign in with Kontur to open this page."],
+    forbidden: ["Access denied", "This account has no access to this site."],
+    cross_site: ["Request refused", "The request came from another site and was refused."],
+    provider_unavailable: ["Sign-in service unavailable", "Kontur's sign-in service is not answering. Please try again in a minute."],
+  },
+};
+
+/** Headers for every gate page: never cached, never framed, no scripts, no referrer. */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "text/html; charset=utf-8",
+  "cache-control": "no-store",
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+};
+
+interface Action {
+  readonly label: string;
+  /** A GET link, or a POST form when `post` is set. */
+  readonly href: string;
+  readonly post?: boolean;
+}
+
+function layout(lang: Lang, title: string, body: string, actions: readonly Action[], reference?: string): string {
+  const buttons = actions
+    .map((a) =>
+      a.post
+        ? `<form method="post" action="${escapeHtml(a.href)}"><button type="submit">${escapeHtml(a.label)}</button></form>`
+        : `<a class="button" href="${escapeHtml(a.href)}">${escapeHtml(a.label)}</a>`,
+    )
+    .join("\n");
+  const ref = reference === undefined ? "" : `<p class="ref">${TEXT[lang].reference}: <code>${escapeHtml(reference)}</code></p>`;
+  return `<!doctype html>
+<html lang="${lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1a1a1a}
+main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+h1{font-size:1.5rem;margin:0 0 .75rem}
+.brand{color:#555;font-size:.875rem;margin:0 0 1rem}
+.button,button{display:inline-block;margin:.75rem .5rem 0 0;padding:.5rem 1.25rem;border:0;border-radius:4px;background:#0b57d0;color:#fff;font:inherit;text-decoration:none;cursor:pointer}
+form{display:inline}
+.ref{color:#555;font-size:.875rem;margin-top:1.5rem}
+</style>
+</head>
+<body>
+<main>
+<p class="brand">${TEXT[lang].brand}</p>
+<h1>${escapeHtml(title)}</h1>
+<p>${escapeHtml(body)}</p>
+${buttons}
+${ref}
+</main>
+</body>
+</html>
+`;
+}
+
+export function errorPage(lang: Lang, code: GateErrorCode, retryHref: string, reference: string): string {
+  const [title, body] = ERRORS[lang][code];
+  return layout(lang, title, body, [{ label: TEXT[lang].retry, href: retryHref }], reference);
+}
+
+export function internalErrorPage(lang: Lang, reference: string): string {
+  return layout(lang, TEXT[lang].internalTitle, TEXT[lang].internalBody, [{ label: TEXT[lang].home, href: "/" }], reference);
+}
+
+export function forbiddenPage(lang: Lang, who: string, logoutHref: string, reference: string): string {
+  return layout(lang, ERRORS[lang].forbidden[0], TEXT[lang].forbiddenBody(who), [{ label: TEXT[lang].signOut, href: logoutHref, post: true }], reference);
+}
+
+export function signedOutPage(lang: Lang, loginHref: string): string {
+  return layout(lang, TEXT[lang].signedOutTitle, TEXT[lang].signedOutBody, [{ label: TEXT[lang].signIn, href: loginHref }]);
+}
+
+export function logoutConfirmPage(lang: Lang, logoutHref: string): string {
+  return layout(lang, TEXT[lang].confirmTitle, TEXT[lang].confirmBody, [{ label: TEXT[lang].signOut, href: logoutHref, post: true }]);
+}

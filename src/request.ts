@@ -1,0 +1,44 @@
+/**
+ * Facts about the incoming request that several handlers need: the cookie scope its scheme allows,
+ * the gate's URLs on this host, and whether the client reads HTML or JSON.
+ */
+import type { Config } from "./config";
+import { isLoopbackHost } from "./config";
+import { GateError } from "./errors";
+import type { CookieScope } from "./session";
+
+/**
+ * `__Host-` + `Secure` cookies on https. Plain http is accepted only on loopback hosts (local
+ * development), where browsers keep such cookies; elsewhere a session would travel in clear text.
+ */
+export function cookieScope(url: URL): CookieScope {
+  if (url.protocol === "https:") return { secure: true };
+  if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return { secure: false };
+  throw new GateError("insecure_transport", `Refused a plain-http request to ${url.hostname}: sessions need https`);
+}
+
+/** The registered redirect URI: this host + AUTH_PREFIX + /callback. */
+export function callbackUrl(url: URL, config: Config): string {
+  return `${url.origin}${config.authPrefix}/callback`;
+}
+
+export function loginPath(config: Config, returnTo: string): string {
+  return `${config.authPrefix}/login?rd=${encodeURIComponent(returnTo)}`;
+}
+
+/** Browsers navigating get HTML pages; scripts and API clients get JSON. */
+export function prefersHtml(request: Request): boolean {
+  const mode = request.headers.get("sec-fetch-mode");
+  if (mode !== null) return mode === "navigate";
+  return (request.headers.get("accept") ?? "").includes("text/html");
+}
+
+/** Attaches Set-Cookie headers to a response, copying it only when there is something to add. */
+export function withCookies(response: Response, cookies: readonly (string | undefined)[]): Response {
+  const present = cookies.filter((cookie): cookie is string => cookie !== undefined);
+  // A 101 (WebSocket) response cannot be rebuilt; the next ordinary request carries the cookie.
+  if (present.length === 0 || response.status === 101) return response;
+  const copy = new Response(response.body, response);
+  for (const cookie of present) copy.headers.append("set-cookie", cookie);
+  return copy;
+}

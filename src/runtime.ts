@@ -1,0 +1,64 @@
+/**
+ * Everything built from the settings once per isolate: the parsed config, imported keys and the
+ * provider client (which caches discovery and JWKS). workerd forbids I/O and randomness at global
+ * scope, so this happens lazily on the first request and is reused while the settings are unchanged.
+ */
+import { AssertionSigner } from "./assertion";
+import { parseConfig, SETTING_NAMES, type Config } from "./config";
+import { importKeyring, type Keyring } from "./crypto";
+import type { Bindings } from "./env";
+import { ConfigError } from "./errors";
+import { OidcClient } from "./oidc";
+import type { CheckOutcome } from "./resolve";
+
+export interface Runtime {
+  readonly config: Config;
+  readonly keyring: Keyring;
+  readonly oidc: OidcClient;
+  readonly signer: AssertionSigner;
+  /** Session checks in flight in this isolate, by session id: parallel requests share one. */
+  readonly checks: Map<string, Promise<CheckOutcome>>;
+}
+
+let cached: { env: Bindings; fingerprint: string; runtime: Promise<Runtime> } | undefined;
+
+function fingerprint(env: Bindings): string {
+  return JSON.stringify(SETTING_NAMES.map((name) => env[name] ?? null));
+}
+
+async function build(env: Bindings): Promise<Runtime> {
+  const problems: string[] = [];
+  let config: Config | undefined;
+  try {
+    config = parseConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (typeof env.SESSIONS?.get !== "function") {
+    problems.push('SESSIONS: the Workers KV namespace binding is missing; add [[kv_namespaces]] binding = "SESSIONS" to wrangler.toml');
+  }
+  if (config === undefined || problems.length > 0) throw new ConfigError(problems);
+  let signer: AssertionSigner;
+  try {
+    signer = await AssertionSigner.create(config.assertionKey);
+  } catch {
+    throw new ConfigError(["ASSERTION_SIGNING_KEY: the key does not import; it must be a valid private JWK (EC P-256 or Ed25519)"]);
+  }
+  return {
+    config,
+    keyring: await importKeyring(config.sessionSecrets),
+    oidc: new OidcClient(config),
+    signer,
+    checks: new Map(),
+  };
+}
+
+/** The runtime for these bindings; a ConfigError (rejected promise) when the settings are wrong. */
+export function runtimeFor(env: Bindings): Promise<Runtime> {
+  if (cached?.env === env) return cached.runtime;
+  const print = fingerprint(env);
+  if (cached?.fingerprint !== print) cached = { env, fingerprint: print, runtime: build(env) };
+  else cached.env = env;
+  return cached.runtime;
+}
