@@ -1,0 +1,180 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config";
+import { canonicalPath, isAllowed, isPreflight, isPublicPath, matchesPattern, safeReturnPath, wantsLoginRedirect } from "../../src/policy";
+import { validSettings } from "./fixtures";
+
+const SITE = "https://site.example";
+
+describe("return targets (rd): only paths on this site", () => {
+  it.each([
+    ["/", "/"],
+    ["/reports?year=2026#top", "/reports?year=2026#top"],
+    ["/a/b/../c", "/a/c"],
+    ["/%D0%BE%D1%82%D1%87%D1%91%D1%82", "/%D0%BE%D1%82%D1%87%D1%91%D1%82"],
+    ["/path?next=https://evil.com", "/path?next=https://evil.com"],
+  ])("keeps %s", (target, expected) => expect(safeReturnPath(target, SITE)).toBe(expected));
+
+  // Each payload must end on the site: either "/" or a path that stays on SITE.
+  const payloads = [
+    "//evil.com",
+    "///evil.com",
+    "////evil.com",
+    "/\\evil.com",
+    "\\\\evil.com",
+    "\\/evil.com",
+    "/\\/evil.com",
+    "/%09/evil.com",
+    "/\t/evil.com",
+    "/\n/evil.com",
+    "/\r/evil.com",
+    " /evil.com",
+    "/ /evil.com",
+    "https:evil.com",
+    "https://evil.com",
+    "http://evil.com",
+    "HTTPS://EVIL.COM",
+    "//evil.com/%2F..",
+    "/%5Cevil.com",
+    "/%2F%2Fevil.com",
+    "/%2f/evil.com",
+    "//evil.com@site.example",
+    "//site.example@evil.com",
+    "https://site.example@evil.com",
+    "//user:pass@evil.com",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "//xn--e1afmkfd.xn--p1ai",
+    "//пример.рф",
+    "//evil。com",
+    "/\u3002evil.com",
+    "//evil.com\u0000",
+    "/\u0000//evil.com",
+    "\u0000//evil.com",
+    "//%65vil.com",
+    "/.//evil.com",
+    "/./\\evil.com",
+    "evil.com",
+    "./evil.com",
+    "../evil.com",
+    "?//evil.com",
+    "#//evil.com",
+    "/\u2028/evil.com",
+    "/\u00a0/evil.com",
+    "/" + "a".repeat(5000),
+  ];
+
+  it.each(payloads)("%j ends on the site", (payload) => {
+    const target = safeReturnPath(payload, SITE);
+    expect(target.startsWith("/")).toBe(true);
+    expect(target.startsWith("//")).toBe(false);
+    expect(target.startsWith("/\\")).toBe(false);
+    expect(new URL(target, SITE).origin).toBe(SITE);
+  });
+
+  it("has at least 40 payloads", () => expect(payloads.length).toBeGreaterThanOrEqual(40));
+
+  it.each([undefined, null, ""])("falls back to / for %j", (value) => expect(safeReturnPath(value, SITE)).toBe("/"));
+});
+
+describe("paths: decisions on the path the origin sees", () => {
+  it.each([
+    ["/static/app.css", "/static/*", true],
+    ["/static/", "/static/*", true],
+    ["/static", "/static/*", false],
+    ["/staticfoo", "/static/*", false],
+    ["/favicon.ico", "/favicon.ico", true],
+    ["/favicon.ico/x", "/favicon.ico", false],
+  ])("%s against %s → %s", (path, pattern, expected) => expect(matchesPattern(path, pattern)).toBe(expected));
+
+  it.each([
+    "/static/%2e%2e/admin",
+    "/static/..%2fadmin",
+    "/static%2F..%2Fadmin",
+    "/static/%5C../admin",
+    "/static\\..\\admin",
+    "/static//admin",
+    "/static/%00",
+    "/static/%E0%A4%A",
+    "/static/%0d%0a",
+  ])("%s is ambiguous and never public", async (pathname) => {
+    const config = parseConfig(await validSettings({ PUBLIC_PATHS: "/static/*" }));
+    const path = canonicalPath(pathname);
+    expect(path.ambiguous).toBe(true);
+    expect(isPublicPath(path, config)).toBe(false);
+  });
+
+  it("decides on the path new URL() produces, which is what the origin receives", async () => {
+    const config = parseConfig(await validSettings({ PUBLIC_PATHS: "/static/*" }));
+    // The URL parser resolves dot segments (also encoded ones) before the gate sees the path.
+    for (const raw of ["/static/../admin", "/static/%2e%2e/admin", "/static/.%2E/admin"]) {
+      const pathname = new URL(`https://site.example${raw}`).pathname;
+      expect(pathname).toBe("/admin");
+      expect(isPublicPath(canonicalPath(pathname), config)).toBe(false);
+    }
+  });
+
+  it("matches public paths after percent-decoding unreserved characters", async () => {
+    const config = parseConfig(await validSettings({ PUBLIC_PATHS: "/static/*" }));
+    expect(isPublicPath(canonicalPath("/%73tatic/app.css"), config)).toBe(true);
+    expect(isPublicPath(canonicalPath("/STATIC/app.css"), config)).toBe(false);
+  });
+});
+
+describe("who gets a login redirect and who gets 401 JSON", () => {
+  async function decide(init: RequestInit & { url?: string }, apiPaths = "") {
+    const config = parseConfig(await validSettings({ API_PATHS: apiPaths }));
+    const url = init.url ?? "https://site.example/page";
+    return wantsLoginRedirect(new Request(url, init), canonicalPath(new URL(url).pathname), config);
+  }
+
+  it("a top-level navigation gets the redirect", async () => {
+    expect(await decide({ headers: { "sec-fetch-mode": "navigate", accept: "text/html" } })).toBe(true);
+  });
+  it("an old browser without fetch metadata asking for HTML gets the redirect", async () => {
+    expect(await decide({ headers: { accept: "text/html,application/xhtml+xml" } })).toBe(true);
+  });
+  it.each([
+    ["fetch() from a page", { "sec-fetch-mode": "cors", accept: "*/*" }],
+    ["an XHR", { "x-requested-with": "XMLHttpRequest", accept: "text/html" }],
+    ["a WebSocket upgrade", { upgrade: "websocket", "sec-fetch-mode": "websocket" }],
+    ["curl", { accept: "*/*" }],
+    ["a JSON client", { accept: "application/json" }],
+  ])("%s gets 401 JSON", async (_, headers) => expect(await decide({ headers })).toBe(false));
+  it("a form POST gets 401 JSON (the body would be lost in a redirect)", async () => {
+    expect(await decide({ method: "POST", headers: { "sec-fetch-mode": "navigate", accept: "text/html" } })).toBe(false);
+  });
+  it("a navigation to an API path gets 401 JSON", async () => {
+    expect(await decide({ url: "https://site.example/api/v1/x", headers: { "sec-fetch-mode": "navigate", accept: "text/html" } }, "/api/*")).toBe(false);
+  });
+  it("a CORS preflight is recognised", () => {
+    expect(isPreflight(new Request("https://site.example/api", { method: "OPTIONS", headers: { "access-control-request-method": "POST" } }))).toBe(true);
+    expect(isPreflight(new Request("https://site.example/api", { method: "OPTIONS" }))).toBe(false);
+  });
+});
+
+describe("allow-lists", () => {
+  async function allowed(settings: Record<string, string>, user: { sub: string; email?: string }) {
+    return isAllowed(user, parseConfig(await validSettings(settings)));
+  }
+
+  it("lets everyone in when no list is set", async () => expect(await allowed({}, { sub: "1" })).toBe(true));
+  it("matches e-mails case-insensitively", async () => expect(await allowed({ ALLOWED_EMAILS: "Boss@Kontur.ru" }, { sub: "1", email: "boss@kontur.RU" })).toBe(true));
+  it("matches subjects exactly", async () => {
+    expect(await allowed({ ALLOWED_SUBJECTS: "abc" }, { sub: "abc" })).toBe(true);
+    expect(await allowed({ ALLOWED_SUBJECTS: "abc" }, { sub: "ABC" })).toBe(false);
+  });
+  it.each([
+    ["user@kontur.ru", true],
+    ["user@KONTUR.RU", true],
+    ["user@evil-kontur.ru", false],
+    ["user@kontur.ru.evil.com", false],
+    ["user@sub.kontur.ru", false],
+    ["user@evil.com@kontur.ru", false],
+    ["user@kontur.ru@evil.com", false],
+    ["@kontur.ru", false],
+    ["kontur.ru", false],
+  ])("domain kontur.ru: %s → %s", async (email, expected) => expect(await allowed({ ALLOWED_EMAIL_DOMAINS: "kontur.ru" }, { sub: "1", email })).toBe(expected));
+  it("refuses a user without e-mail when only e-mail lists are set", async () => expect(await allowed({ ALLOWED_EMAIL_DOMAINS: "kontur.ru" }, { sub: "1" })).toBe(false));
+});

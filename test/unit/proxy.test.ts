@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { addIdentity, encodeHeaderValue, IDENTITY_HEADERS, sanitizedHeaders, upstreamUrl, withoutGateCookies } from "../../src/proxy";
+
+const isGateCookie = (name: string) => name === "kg_session" || name.startsWith("kg_login_");
+const SITE = new URL("https://site.example/page");
+
+describe("header hygiene: the origin never sees identity it did not get from the gate", () => {
+  const spoofs = IDENTITY_HEADERS.flatMap((name) => [
+    name,
+    name.toUpperCase(),
+    name.replace(/(^|-)(\w)/g, (_, dash: string, ch: string) => dash + ch.toUpperCase()),
+    name.replace(/-/g, "_"),
+    name.toUpperCase().replace(/-/g, "_"),
+  ]);
+
+  it.each(spoofs)("removes a client-supplied %s", (name) => {
+    const headers = sanitizedHeaders(new Headers({ [name]: "admin", accept: "text/html" }), SITE, isGateCookie);
+    expect([...headers.keys()].filter((key) => key.replace(/_/g, "-").startsWith("x-forwarded-u") || key.includes("assertion") || key.includes("access") || key.includes("email") || key.includes("name"))).toEqual([]);
+    expect(headers.get("accept")).toBe("text/html");
+  });
+
+  it("removes the gate's cookies and keeps the site's own", () => {
+    const headers = sanitizedHeaders(
+      new Headers({ cookie: "theme=dark; kg_session=1.abc.def; kg_login_abc_x=1.x.y; cart=42" }),
+      SITE,
+      isGateCookie,
+    );
+    expect(headers.get("cookie")).toBe("theme=dark; cart=42");
+  });
+
+  it("drops the Cookie header when only gate cookies were in it", () => {
+    expect(sanitizedHeaders(new Headers({ cookie: "kg_session=x" }), SITE, isGateCookie).has("cookie")).toBe(false);
+    expect(withoutGateCookies("kg_session=x;  ", isGateCookie)).toBeUndefined();
+  });
+
+  it("tells the origin which host and scheme the visitor used, overriding client values", () => {
+    const headers = sanitizedHeaders(new Headers({ host: "site.example", "x-forwarded-host": "evil.com", "x-forwarded-proto": "http" }), SITE, isGateCookie);
+    expect(headers.has("host")).toBe(false);
+    expect(headers.get("x-forwarded-host")).toBe("site.example");
+    expect(headers.get("x-forwarded-proto")).toBe("https");
+  });
+
+  it("adds exactly the identity of the session", () => {
+    const headers = new Headers();
+    addIdentity(headers, { user: { sub: "42", email: "a@b.ru", name: "Иванов Иван" }, assertion: "jwt", accessToken: undefined });
+    expect(Object.fromEntries(headers)).toEqual({
+      "x-forwarded-user": "42",
+      "x-forwarded-email": "a@b.ru",
+      "x-forwarded-name": "%D0%98%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2%20%D0%98%D0%B2%D0%B0%D0%BD",
+      "x-auth-assertion": "jwt",
+    });
+  });
+
+  it("omits e-mail and name when the account has none (a phone-only Kontur account)", () => {
+    const headers = new Headers();
+    addIdentity(headers, { user: { sub: "42" }, assertion: "jwt", accessToken: "at" });
+    expect(Object.fromEntries(headers)).toEqual({ "x-forwarded-user": "42", "x-auth-assertion": "jwt", "x-forwarded-access-token": "at" });
+  });
+});
+
+describe("names in headers: any UTF-8 name survives", () => {
+  it.each(["Иванов Иван Иванович", "Пётр Щукин-Ёлкин", "José 100% O'Brien", "名前", "a\r\nX-Injected: 1", "emoji 🙂"])(
+    "%j decodes back with decodeURIComponent",
+    (name) => {
+      const encoded = encodeHeaderValue(name);
+      expect(encoded).toMatch(/^[\x20-\x7e]*$/);
+      expect(decodeURIComponent(encoded)).toBe(name);
+      expect(() => new Headers({ "x-forwarded-name": encoded })).not.toThrow();
+    },
+  );
+
+  it("sends printable ASCII without % unchanged", () => {
+    expect(encodeHeaderValue("Ivan Ivanov")).toBe("Ivan Ivanov");
+    expect(encodeHeaderValue("O'Brien (Ops)")).toBe("O'Brien (Ops)");
+  });
+});
+
+describe("where requests go", () => {
+  it("keeps the request's own URL without ORIGIN_URL", () => {
+    expect(upstreamUrl(new URL("https://site.example/a?b=1"), undefined).href).toBe("https://site.example/a?b=1");
+  });
+  it("joins ORIGIN_URL and the path and query", () => {
+    expect(upstreamUrl(new URL("https://site.example/a/b?c=1"), new URL("http://127.0.0.1:9091")).href).toBe("http://127.0.0.1:9091/a/b?c=1");
+    expect(upstreamUrl(new URL("https://site.example/a?c=1"), new URL("https://origin.example/app/")).href).toBe("https://origin.example/app/a?c=1");
+  });
+});
