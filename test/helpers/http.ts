@@ -1,0 +1,218 @@
+/**
+ * A small cookie-keeping HTTP client for integration tests: it behaves like a browser where the
+ * gate cares (cookies per host, redirects walked one hop at a time) and nothing more.
+ *
+ * Cookies are kept per hostname, not per port, as browsers do; run the gate on 127.0.0.1 and the
+ * provider on localhost so their cookies stay apart. Domain, SameSite and Secure are not
+ * enforced (everything here is loopback, where browsers send Secure cookies over http too);
+ * the browser tests cover those attributes.
+ */
+
+interface StoredCookie {
+  value: string;
+  path: string;
+  /** Epoch milliseconds; undefined = session cookie. */
+  expires: number | undefined;
+}
+
+export class CookieJar {
+  /** hostname → "name path" → cookie */
+  private readonly hosts = new Map<string, Map<string, StoredCookie & { name: string }>>();
+
+  /** Applies one Set-Cookie header value received from `url`. */
+  store(url: URL, setCookie: string): void {
+    const [pair = "", ...attributes] = setCookie.split(";");
+    const eq = pair.indexOf("=");
+    if (eq < 0) return;
+    const name = pair.slice(0, eq).trim();
+    const value = pair.slice(eq + 1).trim();
+    let path = defaultPath(url);
+    let expires: number | undefined;
+    let maxAge: number | undefined;
+    for (const attribute of attributes) {
+      const [key = "", ...rest] = attribute.split("=");
+      const val = rest.join("=").trim();
+      switch (key.trim().toLowerCase()) {
+        case "path":
+          if (val.startsWith("/")) path = val;
+          break;
+        case "expires": {
+          const t = Date.parse(val);
+          if (!Number.isNaN(t)) expires = t;
+          break;
+        }
+        case "max-age":
+          if (/^-?\d+$/.test(val)) maxAge = Number(val);
+          break;
+      }
+    }
+    // Max-Age wins over Expires (RFC 6265 §5.3); zero or negative deletes the cookie.
+    if (maxAge !== undefined) expires = maxAge <= 0 ? 0 : Date.now() + maxAge * 1000;
+    const cookies = this.cookiesOf(url.hostname);
+    const key = `${name} ${path}`;
+    if (expires !== undefined && expires <= Date.now()) cookies.delete(key);
+    else cookies.set(key, { name, value, path, expires });
+  }
+
+  /** The Cookie header a browser would send to `url`, or undefined when there is none. */
+  header(url: URL): string | undefined {
+    const matching = this.list(url).map(({ name, value }) => `${name}=${value}`);
+    return matching.length > 0 ? matching.join("; ") : undefined;
+  }
+
+  /** Live cookies for `url` (hostname and path), longest path first like browsers. */
+  list(url: URL): Array<{ name: string; value: string; path: string }> {
+    const now = Date.now();
+    const out: Array<StoredCookie & { name: string }> = [];
+    for (const [key, cookie] of this.cookiesOf(url.hostname)) {
+      if (cookie.expires !== undefined && cookie.expires <= now) this.cookiesOf(url.hostname).delete(key);
+      else if (pathMatches(url.pathname, cookie.path)) out.push(cookie);
+    }
+    return out
+      .sort((a, b) => b.path.length - a.path.length)
+      .map(({ name, value, path }) => ({ name, value, path }));
+  }
+
+  /** A cookie's value for a hostname (any path), e.g. to tamper with it or check it is gone. */
+  get(hostname: string, name: string): string | undefined {
+    for (const cookie of this.cookiesOf(hostname).values()) if (cookie.name === name) return cookie.value;
+    return undefined;
+  }
+
+  /** Sets a session cookie by hand (Path=/ unless given). */
+  set(hostname: string, name: string, value: string, path = "/"): void {
+    this.cookiesOf(hostname).set(`${name} ${path}`, { name, value, path, expires: undefined });
+  }
+
+  /** Removes a cookie (every path), or all of a host's cookies when no name is given. */
+  delete(hostname: string, name?: string): void {
+    const cookies = this.cookiesOf(hostname);
+    for (const [key, cookie] of cookies) if (name === undefined || cookie.name === name) cookies.delete(key);
+  }
+
+  clear(): void {
+    this.hosts.clear();
+  }
+
+  private cookiesOf(hostname: string): Map<string, StoredCookie & { name: string }> {
+    let cookies = this.hosts.get(hostname);
+    if (cookies === undefined) {
+      cookies = new Map();
+      this.hosts.set(hostname, cookies);
+    }
+    return cookies;
+  }
+}
+
+/** RFC 6265 §5.1.4 default-path: the request path up to its last "/". */
+function defaultPath(url: URL): string {
+  const last = url.pathname.lastIndexOf("/");
+  return last <= 0 ? "/" : url.pathname.slice(0, last);
+}
+
+function pathMatches(requestPath: string, cookiePath: string): boolean {
+  if (requestPath === cookiePath) return true;
+  if (!requestPath.startsWith(cookiePath)) return false;
+  return cookiePath.endsWith("/") || requestPath[cookiePath.length] === "/";
+}
+
+/** Anything `new Headers()` accepts (Node's types have no global HeadersInit without the DOM lib). */
+export type HeadersLike = ConstructorParameters<typeof Headers>[0];
+
+/** One step of a redirect chain. */
+export interface Hop {
+  /** The URL requested in this step. */
+  url: string;
+  method: string;
+  status: number;
+  /** The Location header as sent (possibly relative), or null. */
+  location: string | null;
+  setCookie: string[];
+  /** The response; its body is already discarded for redirect hops, unread for the last one. */
+  response: Response;
+}
+
+export interface FollowOptions {
+  /** Redirects to follow before giving up with an error (default 10). */
+  maxHops?: number;
+  /** The first request (method, body, headers); later hops are plain GETs as in browsers. */
+  init?: RequestInit;
+}
+
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
+
+export class HttpClient {
+  readonly jar = new CookieJar();
+
+  /** Headers sent with every request (e.g. a browser-like User-Agent or Accept). */
+  constructor(private readonly defaultHeaders: Record<string, string> = {}) {}
+
+  /**
+   * One request, never following redirects. Jar cookies for the URL are sent unless `init`
+   * carries its own Cookie header, which is then sent exactly as given. Set-Cookie is stored.
+   */
+  async request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    const target = new URL(url);
+    const headers = new Headers(this.defaultHeaders);
+    for (const [name, value] of new Headers(init.headers)) headers.set(name, value);
+    if (!headers.has("cookie")) {
+      const cookie = this.jar.header(target);
+      if (cookie !== undefined) headers.set("cookie", cookie);
+    }
+    const response = await fetch(target, { ...init, headers, redirect: "manual" });
+    for (const setCookie of response.headers.getSetCookie()) this.jar.store(target, setCookie);
+    return response;
+  }
+
+  get(url: string | URL, headers?: HeadersLike): Promise<Response> {
+    return this.request(url, headers === undefined ? {} : { headers });
+  }
+
+  /** POSTs an application/x-www-form-urlencoded form, as a browser submitting a <form>. */
+  postForm(url: string | URL, fields: Record<string, string>, headers?: HeadersLike): Promise<Response> {
+    return this.request(url, { method: "POST", body: new URLSearchParams(fields), ...(headers === undefined ? {} : { headers }) });
+  }
+
+  /**
+   * Requests `url` and follows redirects, returning every hop (the last one is the first
+   * non-redirect response). 303, and 301/302 after a POST, continue as GET without a body.
+   */
+  async follow(url: string | URL, options: FollowOptions = {}): Promise<Hop[]> {
+    const maxHops = options.maxHops ?? 10;
+    const hops: Hop[] = [];
+    let current = new URL(url);
+    let init: RequestInit = options.init ?? {};
+    for (;;) {
+      const method = (init.method ?? "GET").toUpperCase();
+      const response = await this.request(current, init);
+      const location = response.headers.get("location");
+      const hop: Hop = {
+        url: current.href,
+        method,
+        status: response.status,
+        location,
+        setCookie: response.headers.getSetCookie(),
+        response,
+      };
+      hops.push(hop);
+      if (!REDIRECT.has(response.status) || location === null) return hops;
+      // Free the connection: nobody reads a redirect's body.
+      await response.body?.cancel();
+      if (hops.length > maxHops) {
+        throw new Error(`more than ${maxHops} redirects:\n${hops.map((h) => `${h.status} ${h.url}`).join("\n")}`);
+      }
+      // Browsers turn 303, and 301/302 after a POST, into a GET without a body.
+      const asGet = response.status === 303 || (response.status <= 302 && method === "POST");
+      // Headers given for the first request (e.g. Sec-Fetch-Mode) stay; a fixed Cookie header
+      // would override the jar on other hosts, so it is dropped after the first hop.
+      const headers = new Headers(init.headers);
+      headers.delete("cookie");
+      if (asGet) {
+        headers.delete("content-type");
+        headers.delete("content-length");
+      }
+      init = asGet ? { headers } : { ...init, headers };
+      current = new URL(location, current);
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { repoRoot, workerCompat } from "./helpers/worker-config.ts";
+
+// Run with `vitest run --config test/vitest.config.ts` (npm test). The config lives in test/ so
+// the repository root holds only the product's files; `root` points vitest back at the repo.
+const { compatibilityDate, compatibilityFlags } = workerCompat();
+
+export default defineConfig({
+  root: repoRoot,
+  test: {
+    // The default reporter for people, and the one-line summary that .ci/run prints last for CI.
+    reporters: ["default", "./test/reporter.ts"],
+    projects: [
+      {
+        // Unit tests run inside workerd, importing modules from src/ directly, with the same
+        // compatibility settings as wrangler.toml and an empty SESSIONS KV. Plain miniflare
+        // options rather than `wrangler.configPath`: that would also make src/index.ts the pool's
+        // `main`, so one broken import in the entry point would fail every unit test, and it
+        // would pull production vars into tests.
+        plugins: [
+          cloudflareTest({
+            miniflare: { compatibilityDate, compatibilityFlags, kvNamespaces: ["SESSIONS"] },
+          }),
+        ],
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+        },
+      },
+      {
+        // Integration and browser tests run in Node and start real servers (the gate in
+        // Miniflare, the dev provider, an origin, chromium). Two cores: one file at a time keeps
+        // timings predictable; the unit project still runs beside it.
+        test: {
+          name: "integration",
+          environment: "node",
+          include: ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts"],
+          globalSetup: ["./test/helpers/global-setup.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
