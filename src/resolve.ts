@@ -21,6 +21,8 @@ import {
 
 /** After a failed check (provider or KV down), try again this soon instead of on every request. */
 const RETRY_CHECK_AFTER = 30;
+/** Waits before re-reading the record when a refresh lost a race (ms; about 2 s in all). */
+const ADOPT_POLL_MS = [0, 250, 500, 1250];
 /** Refresh an access token that expires within this many seconds after the next check. */
 const REFRESH_MARGIN = 60;
 
@@ -70,9 +72,12 @@ async function check(rt: Runtime, store: SessionStore, cookie: SessionCookie, at
     };
     await store.put(cookie.sid, refreshed, at);
     log("refresh_ok");
-    return { kind: "ok", cookie: { ...cookie, chk: at, ...(config.passAccessToken ? { at: tokens.accessToken } : {}) } };
+    return { kind: "ok", cookie: withAccessToken(rt, { ...cookie, chk: at }, refreshed) };
   } catch (error) {
     if (error instanceof RefreshError && error.fatal) {
+      // Another isolate may have used the same one-time token a moment earlier: adopt its result.
+      const adopted = await adoptConcurrentRefresh(store, cookie.sid, record.refreshToken);
+      if (adopted !== undefined) return { kind: "ok", cookie: withAccessToken(rt, { ...cookie, chk: at }, adopted) };
       log("refresh_failed", { fatal: true, reason: error.message });
       await store.delete(cookie.sid);
       return { kind: "ended", reason: "refresh_rejected" };
@@ -80,6 +85,28 @@ async function check(rt: Runtime, store: SessionStore, cookie: SessionCookie, at
     log("refresh_failed", { fatal: false, reason: describe(error) });
     return { kind: "ok", cookie: { ...cookie, chk: at - config.sessionCheckInterval + RETRY_CHECK_AFTER } };
   }
+}
+
+function withAccessToken(rt: Runtime, cookie: SessionCookie, record: SessionRecord): SessionCookie {
+  return rt.config.passAccessToken ? { ...cookie, at: record.accessToken } : cookie;
+}
+
+/**
+ * After `invalid_grant`, looks for a refresh another isolate made with the same token: its record
+ * then carries a different refresh token. Polls briefly, because the winner writes only after the
+ * provider has answered it.
+ */
+async function adoptConcurrentRefresh(store: SessionStore, sid: string, usedToken: string): Promise<SessionRecord | undefined> {
+  for (const delay of ADOPT_POLL_MS) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    const found = await store.get(sid).catch(() => undefined);
+    if (found === undefined) return undefined;
+    if (found.record.refreshToken !== usedToken) {
+      log("refresh_ok", { adopted: true });
+      return found.record;
+    }
+  }
+  return undefined;
 }
 
 /** Single flight per session id within the isolate; the map entry goes when the promise settles. */
