@@ -274,7 +274,7 @@ function readScopes(reader: SettingsReader): string[] {
 export function parseConfig(settings: Settings): Config {
   const reader = new SettingsReader(settings);
   const { issuer, allowHttpIssuer } = readIssuer(reader);
-  const sessionTtl = reader.duration("SESSION_TTL", "8h", 60);
+  const sessionTtl = reader.duration("SESSION_TTL", "8h", 2);
   const sessionCheckInterval = reader.duration("SESSION_CHECK_INTERVAL", "5m", 1);
   const sessionIdleTtl = reader.duration("SESSION_IDLE_TTL", undefined, 1);
   if (sessionCheckInterval >= sessionTtl) {

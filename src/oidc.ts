@@ -163,6 +163,12 @@ export class OidcClient {
    */
   async callback(callbackUrl: URL, pending: PendingLogin, redirectUri: string): Promise<Tokens> {
     const { as, client } = await this.provider();
+    for (const name of ["code", "state", "iss", "error"]) {
+      // Two values for one parameter means someone spliced the URL; refuse before any exchange.
+      if (callbackUrl.searchParams.getAll(name).length > 1) {
+        throw new GateError("callback_invalid", `The callback carries the "${name}" parameter more than once`);
+      }
+    }
     let parameters: URLSearchParams;
     try {
       parameters = oauth.validateAuthResponse(as, client, callbackUrl, pending.state);

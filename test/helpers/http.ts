@@ -6,7 +6,12 @@
  * provider on localhost so their cookies stay apart. Domain, SameSite and Secure are not
  * enforced (everything here is loopback, where browsers send Secure cookies over http too);
  * the browser tests cover those attributes.
+ *
+ * Requests go out through `node:http`, not `fetch`: Node's fetch overwrites `Sec-Fetch-Mode` with
+ * `cors`, and the gate decides between a login redirect and a 401 on exactly that header.
  */
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
 
 interface StoredCookie {
   value: string;
@@ -140,6 +145,37 @@ export interface FollowOptions {
 }
 
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
+const NO_BODY = new Set([101, 204, 205, 304]);
+
+async function bodyBytes(body: NonNullable<RequestInit["body"]>): Promise<Buffer | Readable> {
+  if (typeof body === "string") return Buffer.from(body);
+  if (body instanceof URLSearchParams) return Buffer.from(body.toString());
+  if (body instanceof ReadableStream) return Readable.fromWeb(body as import("node:stream/web").ReadableStream);
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return Buffer.from(body as ArrayBuffer);
+  return Buffer.from(await new Response(body).arrayBuffer());
+}
+
+/** One HTTP request with exactly the given headers, answered as a fetch Response (body streamed). */
+async function sendRaw(url: URL, method: string, headers: Headers, body: RequestInit["body"] | null): Promise<Response> {
+  if (body instanceof URLSearchParams && !headers.has("content-type")) {
+    headers.set("content-type", "application/x-www-form-urlencoded;charset=UTF-8");
+  }
+  const payload = body === null || body === undefined ? null : await bodyBytes(body);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method, headers: Object.fromEntries(headers) }, (incoming: IncomingMessage) => {
+      const responseHeaders = new Headers();
+      for (let i = 0; i < incoming.rawHeaders.length; i += 2) responseHeaders.append(incoming.rawHeaders[i]!, incoming.rawHeaders[i + 1]!);
+      const status = incoming.statusCode ?? 502;
+      const hasBody = method !== "HEAD" && !NO_BODY.has(status);
+      if (!hasBody) incoming.resume();
+      resolve(new Response(hasBody ? (Readable.toWeb(incoming) as ReadableStream) : null, { status, headers: responseHeaders }));
+    });
+    request.on("error", reject);
+    if (payload === null) request.end();
+    else if (payload instanceof Readable) payload.pipe(request);
+    else request.end(payload);
+  });
+}
 
 export class HttpClient {
   readonly jar = new CookieJar();
@@ -159,7 +195,7 @@ export class HttpClient {
       const cookie = this.jar.header(target);
       if (cookie !== undefined) headers.set("cookie", cookie);
     }
-    const response = await fetch(target, { ...init, headers, redirect: "manual" });
+    const response = await sendRaw(target, init.method ?? "GET", headers, init.body ?? null);
     for (const setCookie of response.headers.getSetCookie()) this.jar.store(target, setCookie);
     return response;
   }

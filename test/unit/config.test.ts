@@ -89,7 +89,7 @@ describe("config: a wrong setting is named, with the fix", () => {
     ["OIDC_PKCE", "maybe", "OIDC_PKCE: must be one of auto, on, off"],
     ["OIDC_SCOPES", "profile email", "OIDC_SCOPES: must include openid"],
     ["SESSION_TTL", "eight hours", "SESSION_TTL: must be whole seconds"],
-    ["SESSION_TTL", "30", "SESSION_TTL: must be at least 60 seconds"],
+    ["SESSION_TTL", "1", "SESSION_TTL: must be at least 2 seconds"],
     ["SESSION_CHECK_INTERVAL", "0", "SESSION_CHECK_INTERVAL: must be at least 1 seconds"],
     ["SESSION_CHECK_INTERVAL", "9h", "SESSION_CHECK_INTERVAL: must be shorter than SESSION_TTL"],
     ["ORIGIN_URL", "origin.example", "ORIGIN_URL: must be an absolute URL"],
