@@ -1,0 +1,250 @@
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { logoutThroughProvider } from "../../dev/provider.mjs";
+import { HttpClient } from "../helpers/http.ts";
+import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function sessionKeys(stack: Stack): Promise<string[]> {
+  return (await stack.gate.kv.list({ prefix: "session:" })).keys.map((key) => key.name);
+}
+
+describe("the session cookie and its KV record", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(() => stack.close());
+
+  it("is HttpOnly, SameSite=Lax, Path=/, lives SESSION_TTL, and holds no token", async () => {
+    const { callback } = await stack.signIn();
+    const cookie = callback.headers.getSetCookie().find((c) => c.startsWith("kg_session="))!;
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Lax/);
+    expect(cookie).toMatch(/Path=\//);
+    expect(cookie).toMatch(/Max-Age=28800/);
+    const value = cookie.split(";")[0]!.split("=")[1]!;
+    expect(value.length).toBeLessThan(1200);
+    expect(value).not.toMatch(/eyJ/); // no JWT inside, not even base64 of one
+  });
+
+  it("has a sealed KV record that holds the tokens", async () => {
+    const before = await sessionKeys(stack);
+    await stack.signIn();
+    const after = await sessionKeys(stack);
+    const [added] = after.filter((key) => !before.includes(key));
+    const record = await stack.gate.kv.get(added!);
+    expect(record).toMatch(/^1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(record).not.toMatch(/eyJ/);
+  });
+
+  it("/_auth/me tells a signed-in page who it is, with the session's expiry", async () => {
+    const { client } = await stack.signIn();
+    const response = await client.get(`${stack.gate.url}/_auth/me`, { accept: "application/json" });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    const me = (await response.json()) as Record<string, unknown>;
+    expect(me).toMatchObject({
+      email: "demo@example.kontur.ru",
+      name: "Иванов Иван Иванович",
+      given_name: "Иван",
+      family_name: "Иванов",
+      middle_name: "Иванович",
+      sub: expect.any(String),
+    });
+    expect((me.session_expires_at as number) - (me.session_started_at as number)).toBe(28800);
+  });
+
+  it("/_auth/me without a session is 401 JSON", async () => {
+    const response = await new HttpClient().get(`${stack.gate.url}/_auth/me`, { accept: "application/json" });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: "unauthenticated", login_url: "/_auth/login?rd=%2F" });
+  });
+
+  it("/_auth/jwks.json publishes the assertion key, and the origin's assertion verifies with it", async () => {
+    const { client } = await stack.signIn();
+    await client.get(`${stack.gate.url}/verify-me`, NAVIGATE);
+    const [seen] = stack.originRequests("/verify-me");
+    const jwks = createRemoteJWKSet(new URL(`${stack.gate.url}/_auth/jwks.json`));
+    const { payload } = await jwtVerify(seen!.headers["x-auth-assertion"] as string, jwks, {
+      issuer: stack.gate.url,
+      audience: stack.origin.url,
+      algorithms: ["ES256", "EdDSA"],
+    });
+    expect(payload).toMatchObject({
+      sub: seen!.headers["x-forwarded-user"],
+      email: "demo@example.kontur.ru",
+      name: "Иванов Иван Иванович",
+      htm: "GET",
+      htu: `${stack.origin.url}/verify-me`,
+    });
+    expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(60);
+  });
+});
+
+describe("logout", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(() => stack.close());
+
+  it("POST /_auth/logout deletes the KV record and the cookie; the next request goes to login", async () => {
+    const { client } = await stack.signIn();
+    const keys = await sessionKeys(stack);
+    const response = await client.request(`${stack.gate.url}/_auth/logout`, { method: "POST", headers: { origin: stack.gate.url, "sec-fetch-site": "same-origin" } });
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe(`${stack.gate.url}/_auth/signed-out`);
+    expect(response.headers.getSetCookie().find((c) => c.startsWith("kg_session="))).toMatch(/Max-Age=0/);
+    expect((await sessionKeys(stack)).length).toBe(keys.length - 1);
+    const next = await client.get(`${stack.gate.url}/`, NAVIGATE);
+    expect(next.status).toBe(302);
+    expect(next.headers.get("location")).toContain("/connect/authorize");
+  });
+
+  it("the signed-out page offers to sign in again", async () => {
+    const response = await new HttpClient().get(`${stack.gate.url}/_auth/signed-out`, NAVIGATE);
+    expect(response.status).toBe(200);
+    const page = await response.text();
+    expect(page).toContain("Вы вышли");
+    expect(page).toContain('href="/_auth/login?rd=%2F"');
+  });
+
+  it("a stolen cookie replayed after logout is refused at the next check", async () => {
+    const short = await startStack({ vars: { SESSION_CHECK_INTERVAL: "1" } });
+    try {
+      const { client } = await short.signIn();
+      const stolen = client.jar.header(new URL(short.gate.url))!;
+      await client.request(`${short.gate.url}/_auth/logout`, { method: "POST", headers: { origin: short.gate.url } });
+      await sleep(1100);
+      const replay = await new HttpClient().get(`${short.gate.url}/secret`, { ...NAVIGATE, cookie: stolen });
+      expect(replay.status).toBe(302);
+      expect(short.originRequests("/secret")).toEqual([]);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it("a cross-site link to GET /_auth/logout asks for confirmation instead of logging out", async () => {
+    const { client } = await stack.signIn();
+    const response = await client.get(`${stack.gate.url}/_auth/logout`, { ...NAVIGATE, "sec-fetch-site": "cross-site" });
+    expect(response.status).toBe(200);
+    expect(response.headers.getSetCookie()).toEqual([]);
+    const page = await response.text();
+    expect(page).toContain('method="post" action="/_auth/logout"');
+    expect((await client.get(`${stack.gate.url}/still-in`, NAVIGATE)).status).toBe(200);
+  });
+
+  it("a GET /_auth/logout from the site's own page logs out and honours rd", async () => {
+    const { client } = await stack.signIn();
+    const response = await client.get(`${stack.gate.url}/_auth/logout?rd=%2Fbye`, { ...NAVIGATE, "sec-fetch-site": "same-origin" });
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/bye");
+  });
+
+  it("a logout form posted from another site is refused with 403", async () => {
+    const { client } = await stack.signIn();
+    const response = await client.request(`${stack.gate.url}/_auth/logout`, {
+      method: "POST",
+      headers: { origin: "https://evil.example", "sec-fetch-site": "cross-site", accept: "text/html" },
+    });
+    expect(response.status).toBe(403);
+    expect((await client.get(`${stack.gate.url}/still-in-2`, NAVIGATE)).status).toBe(200);
+  });
+
+  it("with LOGOUT_AT_PROVIDER=true the browser continues to the provider's end-session endpoint", async () => {
+    const atProvider = await startStack({ vars: { LOGOUT_AT_PROVIDER: "true" } });
+    try {
+      const { client } = await atProvider.signIn();
+      const response = await client.request(`${atProvider.gate.url}/_auth/logout`, { method: "POST", headers: { origin: atProvider.gate.url } });
+      expect(response.status).toBe(303);
+      const location = new URL(response.headers.get("location")!);
+      expect(`${location.origin}${location.pathname}`).toBe(`${atProvider.provider.issuer}/connect/endsession`);
+      expect(location.searchParams.get("post_logout_redirect_uri")).toBe(`${atProvider.gate.url}/_auth/signed-out`);
+      expect(location.searchParams.get("id_token_hint")).toMatch(/^eyJ/);
+      const final = await logoutThroughProvider(location);
+      expect(final.startsWith(`${atProvider.gate.url}/_auth/signed-out`)).toBe(true);
+    } finally {
+      await atProvider.close();
+    }
+  });
+});
+
+describe("session checks: revocation, refresh, lifetimes", () => {
+  it("a session whose KV record was deleted ends at its next check", async () => {
+    const stack = await startStack({ vars: { SESSION_CHECK_INTERVAL: "1" } });
+    try {
+      const { client } = await stack.signIn();
+      expect((await client.get(`${stack.gate.url}/a`, NAVIGATE)).status).toBe(200);
+      for (const key of await sessionKeys(stack)) await stack.gate.kv.delete(key);
+      await sleep(1100);
+      const response = await client.get(`${stack.gate.url}/b`, NAVIGATE);
+      expect(response.status).toBe(302);
+      expect(response.headers.getSetCookie().find((c) => c.startsWith("kg_session="))).toMatch(/Max-Age=0/);
+      expect(stack.originRequests("/b")).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("between checks a deleted record goes unnoticed: the hot path reads no KV", async () => {
+    const stack = await startStack();
+    try {
+      const { client } = await stack.signIn();
+      for (const key of await sessionKeys(stack)) await stack.gate.kv.delete(key);
+      expect((await client.get(`${stack.gate.url}/c`, NAVIGATE)).status).toBe(200);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("an access token that is due is refreshed at the check, once, and the session continues", async () => {
+    const stack = await startStack({ vars: { SESSION_CHECK_INTERVAL: "1" }, provider: { accessTokenTTL: 30 } });
+    try {
+      const { client } = await stack.signIn();
+      const [key] = await sessionKeys(stack);
+      const before = await stack.gate.kv.get(key!);
+      await sleep(1100);
+      const response = await client.get(`${stack.gate.url}/after-refresh`, NAVIGATE);
+      expect(response.status).toBe(200);
+      expect(stack.provider.stats.tokenRequests.refresh_token).toBe(1);
+      expect(await stack.gate.kv.get(key!)).not.toBe(before);
+      expect(response.headers.getSetCookie().some((c) => c.startsWith("kg_session=") && !/Max-Age=0/.test(c))).toBe(true);
+      expect(stack.originRequests("/after-refresh")[0]!.headers["x-forwarded-email"]).toBe("demo@example.kontur.ru");
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("SESSION_TTL is absolute: the session ends when it runs out, however active", async () => {
+    const stack = await startStack({ vars: { SESSION_TTL: "3", SESSION_CHECK_INTERVAL: "2" } });
+    try {
+      const { client } = await stack.signIn();
+      expect((await client.get(`${stack.gate.url}/t1`, NAVIGATE)).status).toBe(200);
+      await sleep(1600);
+      expect((await client.get(`${stack.gate.url}/t2`, NAVIGATE)).status).toBe(200);
+      const copy = client.jar.get(new URL(stack.gate.url).hostname, "kg_session");
+      expect(copy).toBeDefined();
+      await sleep(1600);
+      // The browser drops the cookie by its Max-Age; a copy replayed after the end must not work either.
+      const replay = await new HttpClient().get(`${stack.gate.url}/t3`, { ...NAVIGATE, cookie: `kg_session=${copy}` });
+      expect(replay.status).toBe(302);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("SESSION_IDLE_TTL ends a session left unused", async () => {
+    const stack = await startStack({ vars: { SESSION_IDLE_TTL: "2" } });
+    try {
+      const { client } = await stack.signIn();
+      expect((await client.get(`${stack.gate.url}/i1`, NAVIGATE)).status).toBe(200);
+      await sleep(2600);
+      expect((await client.get(`${stack.gate.url}/i2`, NAVIGATE)).status).toBe(302);
+      expect(stack.originRequests("/i2")).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+});
