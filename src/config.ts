@@ -274,10 +274,11 @@ function readScopes(reader: SettingsReader): string[] {
 export function parseConfig(settings: Settings): Config {
   const reader = new SettingsReader(settings);
   const { issuer, allowHttpIssuer } = readIssuer(reader);
+  const problemsBefore = reader.problems.length;
   const sessionTtl = reader.duration("SESSION_TTL", "8h", 2);
   const sessionCheckInterval = reader.duration("SESSION_CHECK_INTERVAL", "5m", 1);
-  const sessionIdleTtl = reader.duration("SESSION_IDLE_TTL", undefined, 1);
-  if (sessionCheckInterval >= sessionTtl) {
+  // Compared only when both parsed, so one typo is not reported twice.
+  if (reader.problems.length === problemsBefore && sessionCheckInterval >= sessionTtl) {
     reader.problem("SESSION_CHECK_INTERVAL", `must be shorter than SESSION_TTL (${sessionCheckInterval}s is not less than ${sessionTtl}s)`);
   }
   const config: Config = {
@@ -291,7 +292,7 @@ export function parseConfig(settings: Settings): Config {
     originUrl: readOrigin(reader),
     sessionSecrets: readSessionSecrets(reader),
     sessionTtl,
-    sessionIdleTtl,
+    sessionIdleTtl: reader.duration("SESSION_IDLE_TTL", undefined, 1),
     sessionCheckInterval,
     assertionKey: readAssertionKey(reader),
     publicPaths: readPathPatterns(reader, "PUBLIC_PATHS"),
