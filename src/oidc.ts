@@ -209,13 +209,7 @@ export class OidcClient {
     if (claims.iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW) {
       throw new GateError("login_rejected", "The id_token was issued in the future (check the clocks)");
     }
-    return {
-      claims,
-      accessToken: result.access_token,
-      accessTokenExpiresAt: result.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + result.expires_in,
-      refreshToken: result.refresh_token,
-      idToken: result.id_token,
-    };
+    return { claims, ...tokenFields(result) };
   }
 
   /**
@@ -238,13 +232,7 @@ export class OidcClient {
         await oauth.validateApplicationLevelSignature(as, response, this.options());
         if (claims.sub !== subject) throw new RefreshError(true, "The refreshed id_token names another subject");
       }
-      return {
-        claims,
-        accessToken: result.access_token,
-        accessTokenExpiresAt: result.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + result.expires_in,
-        refreshToken: result.refresh_token,
-        idToken: result.id_token,
-      };
+      return { claims, ...tokenFields(result) };
     } catch (error) {
       if (error instanceof RefreshError) throw error;
       const fatal = error instanceof oauth.ResponseBodyError && error.error === "invalid_grant";
@@ -262,6 +250,16 @@ export class OidcClient {
     if (idTokenHint !== undefined) url.searchParams.set("id_token_hint", idTokenHint);
     return url;
   }
+}
+
+/** The parts of a token response the session keeps; `expires_in` becomes an absolute time. */
+function tokenFields(result: oauth.TokenEndpointResponse): Omit<Tokens, "claims"> {
+  return {
+    accessToken: result.access_token,
+    accessTokenExpiresAt: result.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + result.expires_in,
+    refreshToken: result.refresh_token,
+    idToken: result.id_token,
+  };
 }
 
 /** A log-safe description: oauth4webapi errors carry raw responses (tokens) in `cause`, never logged. */
