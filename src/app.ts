@@ -32,7 +32,9 @@ function gateErrorResponse(error: GateError, c: Context<AppEnv>): Response {
   if (error.options.retryAfter !== undefined) headers.set("retry-after", String(error.options.retryAfter));
   const login = loginPath(config, error.options.returnTo ?? "/");
   let response: Response;
-  if (prefersHtml(c.req.raw)) {
+  // Navigations that want a page get a login redirect before it comes to this; what is left
+  // (scripts, API paths, form posts, WebSockets) is told in JSON where to send the user.
+  if (prefersHtml(c.req.raw) && error.code !== "unauthenticated") {
     const lang = pickLang(c.req.header("accept-language"));
     for (const [name, value] of Object.entries(PAGE_HEADERS)) headers.set(name, value);
     const body =

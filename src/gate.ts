@@ -7,7 +7,6 @@ import { getCookie } from "hono/cookie";
 import type { AppEnv } from "./env";
 import { GateError } from "./errors";
 import { beginLogin, isPendingLoginCookie } from "./login";
-import { log } from "./log";
 import { canonicalPath, isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "./policy";
 import { addIdentity, forward, sanitizedHeaders, upstreamUrl } from "./proxy";
 import { cookieScope, withCookies } from "./request";
@@ -40,7 +39,7 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const headers = sanitizedHeaders(request.headers, url, gateCookiePredicate(scope));
   const upstream = upstreamUrl(url, config.originUrl);
 
-  if (isPreflight(request)) return forward(request, upstream, headers);
+  if (isPreflight(request)) return forward(request, upstream, headers, "shared");
 
   const { session, setCookie } = await resolveSession(
     c.var.runtime,
@@ -50,24 +49,24 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
     (promise) => c.executionCtx.waitUntil(promise),
   );
   c.set("session", session);
+  const setCookies = setCookie === undefined ? [] : [setCookie];
+  const allowed = session !== undefined && isAllowed(session.user, config);
+
+  // A public path is served to everyone; only a user the allow-lists let in is named to the origin.
+  if (!allowed && isPublicPath(path, config)) return withCookies(await forward(request, upstream, headers, "shared"), setCookies);
 
   if (session === undefined) {
-    if (isPublicPath(path, config)) return withCookies(await forward(request, upstream, headers), [setCookie]);
     const returnTo = `${url.pathname}${url.search}`;
     if (!wantsLoginRedirect(request, path, config)) {
-      throw new GateError("unauthenticated", `No session for ${request.method} ${url.pathname}`, {
-        returnTo,
-        setCookies: setCookie === undefined ? [] : [setCookie],
-      });
+      throw new GateError("unauthenticated", `No session for ${request.method} ${url.pathname}`, { returnTo, setCookies });
     }
-    return withCookies(await beginLogin(c.var.runtime, url, request.headers.get("cookie") ?? "", returnTo), [setCookie]);
+    return withCookies(await beginLogin(c.var.runtime, url, request.headers.get("cookie") ?? "", returnTo), setCookies);
   }
 
-  if (!isAllowed(session.user, config)) {
-    log("forbidden", { path: url.pathname });
+  if (!allowed) {
     throw new GateError("forbidden", `The signed-in user is not on the allow-lists`, {
       who: session.user.email ?? session.user.name ?? session.user.sub,
-      setCookies: setCookie === undefined ? [] : [setCookie],
+      setCookies,
     });
   }
 
@@ -76,6 +75,5 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
     now(),
   );
   addIdentity(headers, { user: session.user, assertion, accessToken: config.passAccessToken ? session.at : undefined });
-  return withCookies(privateCaching(await forward(request, upstream, headers)), [setCookie]);
+  return withCookies(privateCaching(await forward(request, upstream, headers, "personal")), setCookies);
 });
-

@@ -11,20 +11,32 @@ export interface CanonicalPath {
   /** Percent-decoded path, for matching patterns. */
   readonly decoded: string;
   /**
-   * True when the path hides structure (`%2F`, `%5C`, backslashes, encoded or raw dot segments,
-   * control characters, invalid UTF-8): such a path never matches a public pattern.
+   * True when some origin could read the path differently from the gate: encoded slashes,
+   * backslashes or percent signs, dot segments, `//`, `;` parameters, control characters, invalid
+   * UTF-8, or Unicode that folds into any of those. Such a path never matches a public pattern.
    */
   readonly ambiguous: boolean;
 }
 
-// After decoding: a slash or backslash that was encoded, a dot segment, a NUL/control character.
-const AMBIGUOUS_RAW = /%(2f|5c|00)|\\/i;
-const DOT_SEGMENT = /(^|\/)\.{1,2}(\/|$)/;
+// Before decoding: an encoded slash, backslash, NUL or `;`, and an encoded `%` (a second decoding
+// by the origin, or a proxy in front of it, would reveal `%2F`, `%2e%2e`, …). A raw `\` or `;`.
+const AMBIGUOUS_RAW = /%(2f|5c|00|3b|25)|[\\;]/i;
+// After decoding: a segment of dots, optionally padded with whitespace (`..`, `...`, `.. `), which
+// Windows servers (trailing dots and spaces dropped) and URL parsers read as `.` or `..`.
+const DOT_SEGMENT = /(^|\/)[.\s]*\.[.\s]*(\/|$)/;
 // C0 and C1 control characters and DEL: never part of a sane path, and origins parse them differently.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Slash, backslash and dot lookalikes that NFKC keeps but Windows "best fit" code pages and some
+// frameworks fold into `/`, `\` or `.` (∕ ⁄ ∖ ⧵ ⧸ ⧹ 。).
+const LOOKALIKE = /[\u2044\u2215\u2216\u29f5\u29f8\u29f9\u3002]/;
 
-/** `pathname` is what `new URL()` produced, i.e. what the origin receives. */
+/**
+ * `pathname` is what `new URL()` produced, i.e. what the origin receives (the URL parser has
+ * already resolved `..`, `%2e%2e` and `\` on the way). Tomcat reads `/static/..;/admin` as
+ * `/admin`, IIS folds fullwidth `．．` into `..`, a double-decoding proxy turns `%252F` into `/`:
+ * anything an origin could resolve differently is flagged instead of guessed at.
+ */
 export function canonicalPath(pathname: string): CanonicalPath {
   let decoded: string;
   try {
@@ -32,13 +44,20 @@ export function canonicalPath(pathname: string): CanonicalPath {
   } catch {
     return { decoded: pathname, ambiguous: true };
   }
-  const ambiguous = AMBIGUOUS_RAW.test(pathname) || DOT_SEGMENT.test(decoded) || CONTROL.test(decoded) || decoded.includes("//");
+  const ambiguous =
+    AMBIGUOUS_RAW.test(pathname) ||
+    DOT_SEGMENT.test(decoded) ||
+    CONTROL.test(decoded) ||
+    decoded.includes("//") ||
+    LOOKALIKE.test(decoded) ||
+    decoded.normalize("NFKC") !== decoded;
   return { decoded, ambiguous };
 }
 
 /**
  * `/static/*` matches `/static/` and everything below it (not `/staticfoo`, not `/static`);
- * a pattern without `*` matches exactly.
+ * a pattern without `*` matches exactly. Case-sensitive: on a case-insensitive origin `/STATIC/x`
+ * is the same file, but it stays protected, which errs on the safe side.
  */
 export function matchesPattern(path: string, pattern: string): boolean {
   if (pattern.endsWith("*")) return path.startsWith(pattern.slice(0, -1));

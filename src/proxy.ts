@@ -87,10 +87,22 @@ export function upstreamUrl(requestUrl: URL, originUrl: URL | undefined): URL {
 }
 
 /**
+ * `shared`: the answer may be cached on the way as the origin's headers allow (anonymous requests,
+ * CORS preflights). `personal`: it was made for one signed-in user and bypasses Cloudflare's cache
+ * in front of the origin, which is keyed by URL alone: a personal response the origin sent without
+ * `Cache-Control` (Cloudflare caches static file types by default) must never reach another user.
+ */
+export type Audience = "shared" | "personal";
+
+/**
  * Forwards the request: method, body (streamed, never buffered) and headers; the origin's answer
  * (status, redirects, `Set-Cookie`, streaming body, WebSocket upgrade) goes back unchanged.
  */
-export async function forward(request: Request, url: URL, headers: Headers): Promise<Response> {
+export async function forward(request: Request, url: URL, headers: Headers, audience: Audience): Promise<Response> {
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
-  return fetch(url, { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" });
+  // `cache` is missing from the default @cloudflare/workers-types entry point; the runtime has
+  // supported `no-store` since compatibility date 2024-11-11.
+  const init: RequestInit & { cache?: "no-store" } = { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" };
+  if (audience === "personal") init.cache = "no-store";
+  return fetch(url, init);
 }

@@ -36,8 +36,14 @@ export function prefersHtml(request: Request): boolean {
 /** Attaches Set-Cookie headers to a response, copying it only when there is something to add. */
 export function withCookies(response: Response, cookies: readonly (string | undefined)[]): Response {
   const present = cookies.filter((cookie): cookie is string => cookie !== undefined);
-  // A 101 (WebSocket) response cannot be rebuilt; the next ordinary request carries the cookie.
-  if (present.length === 0 || response.status === 101) return response;
+  if (present.length === 0) return response;
+  if (response.webSocket !== null) {
+    // A WebSocket handshake has no body to copy: the socket itself moves into the new response.
+    // Browsers store cookies set on the handshake, so a re-issued session cookie is not lost.
+    const headers = new Headers(response.headers);
+    for (const cookie of present) headers.append("set-cookie", cookie);
+    return new Response(null, { status: response.status, statusText: response.statusText, headers, webSocket: response.webSocket });
+  }
   const copy = new Response(response.body, response);
   for (const cookie of present) copy.headers.append("set-cookie", cookie);
   return copy;

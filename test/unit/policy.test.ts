@@ -98,6 +98,43 @@ describe("paths: decisions on the path the origin sees", () => {
     "/static/%00",
     "/static/%E0%A4%A",
     "/static/%0d%0a",
+    // `;` path parameters: Tomcat and Spring drop them, so `..;` becomes `..`.
+    "/static/..;/admin",
+    "/static/%2e%2e;/admin",
+    "/static/.;/admin",
+    "/static;jsessionid=1/../admin",
+    "/static/app.css;/../../admin",
+    "/static/..%3B/admin",
+    "/static/%3B/admin",
+    // Double encoding: a second decoder (origin framework, proxy in front of it) reveals structure.
+    "/static/%252e%252e/admin",
+    "/static/%252F..%252Fadmin",
+    "/static/%255c..%255cadmin",
+    "/static/%25",
+    // Dot segments that survive the URL parser because they hide behind encoding or padding.
+    "/static/...",
+    "/static/.../admin",
+    "/static/..%20/admin",
+    "/static/%20../admin",
+    "/static/..%09/admin",
+    "/static/.%2E%2E/admin",
+    // Unicode that NFKC (or Windows best-fit) folds into `.`, `/`, `\` or `;`.
+    "/static/%EF%BC%8E%EF%BC%8E/admin",
+    "/static/%EF%BC%8F..%EF%BC%8Fadmin",
+    "/static/%EF%BC%BC..%EF%BC%BCadmin",
+    "/static/%E2%80%A5/admin",
+    "/static/%E2%88%95..%E2%88%95admin",
+    "/static/%E2%81%84..%E2%81%84admin",
+    "/static/%E2%88%96..%E2%88%96admin",
+    "/static/%EF%BC%9B/admin",
+    "/static/%CD%BE/admin",
+    "/static/%E3%80%82%E3%80%82/admin",
+    // Decomposed Unicode: an origin that normalizes sees other bytes than the gate matched.
+    "/static/%D0%B8%CC%86.css",
+    // Overlong UTF-8 for `/` and `.` (IIS once decoded these).
+    "/static/%C0%AF..%C0%AFadmin",
+    "/static/%C0%AE%C0%AE/admin",
+    "/static/%E0%80%AE%E0%80%AE/admin",
   ])("%s is ambiguous and never public", async (pathname) => {
     const config = parseConfig(await validSettings({ PUBLIC_PATHS: "/static/*" }));
     const path = canonicalPath(pathname);
@@ -114,6 +151,30 @@ describe("paths: decisions on the path the origin sees", () => {
       expect(isPublicPath(canonicalPath(pathname), config)).toBe(false);
     }
   });
+
+  it.each([
+    "/static/app.css",
+    "/static/a..b/c.js",
+    "/static/.well-known/x",
+    "/static/v1.2.3/app.js",
+    "/static/%D1%84%D0%B0%D0%B9%D0%BB.css",
+    "/static/%D0%B9.css",
+    "/static/a%20b.png",
+    "/favicon.ico",
+  ])("%s is an ordinary public path", async (pathname) => {
+    const config = parseConfig(await validSettings({ PUBLIC_PATHS: "/static/*, /favicon.ico" }));
+    const path = canonicalPath(pathname);
+    expect(path.ambiguous).toBe(false);
+    expect(isPublicPath(path, config)).toBe(true);
+  });
+
+  it.each(["/STATIC/app.css", "/Static/app.css", "/static", "/staticx/app.css", "/FAVICON.ICO", "/favicon.ico/x", "/admin/static/x"])(
+    "%s is not public (patterns are exact and case-sensitive)",
+    async (pathname) => {
+      const config = parseConfig(await validSettings({ PUBLIC_PATHS: "/static/*, /favicon.ico" }));
+      expect(isPublicPath(canonicalPath(pathname), config)).toBe(false);
+    },
+  );
 
   it("matches public paths after percent-decoding unreserved characters", async () => {
     const config = parseConfig(await validSettings({ PUBLIC_PATHS: "/static/*" }));
@@ -141,7 +202,18 @@ describe("who gets a login redirect and who gets 401 JSON", () => {
     ["a WebSocket upgrade", { upgrade: "websocket", "sec-fetch-mode": "websocket" }],
     ["curl", { accept: "*/*" }],
     ["a JSON client", { accept: "application/json" }],
+    ["an <img> or <script> load", { "sec-fetch-mode": "no-cors", accept: "text/html,*/*" }],
+    ["a same-origin fetch() asking for HTML", { "sec-fetch-mode": "same-origin", accept: "text/html" }],
+    ["a lower-case X-Requested-With", { "x-requested-with": "xmlhttprequest", "sec-fetch-mode": "navigate", accept: "text/html" }],
+    ["a WebSocket upgrade without fetch metadata", { upgrade: "WebSocket", connection: "Upgrade", accept: "text/html" }],
+    ["a client that sends no headers at all", {}],
   ])("%s gets 401 JSON", async (_, headers) => expect(await decide({ headers })).toBe(false));
+  it("a HEAD navigation gets the redirect", async () => {
+    expect(await decide({ method: "HEAD", headers: { "sec-fetch-mode": "navigate", accept: "text/html" } })).toBe(true);
+  });
+  it.each(["PUT", "PATCH", "DELETE", "OPTIONS"])("%s gets 401 JSON", async (method) => {
+    expect(await decide({ method, headers: { "sec-fetch-mode": "navigate", accept: "text/html" } })).toBe(false);
+  });
   it("a form POST gets 401 JSON (the body would be lost in a redirect)", async () => {
     expect(await decide({ method: "POST", headers: { "sec-fetch-mode": "navigate", accept: "text/html" } })).toBe(false);
   });

@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { addIdentity, encodeHeaderValue, IDENTITY_HEADERS, sanitizedHeaders, upstreamUrl, withoutGateCookies } from "../../src/proxy";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { privateCaching } from "../../src/gate";
+import { addIdentity, encodeHeaderValue, forward, IDENTITY_HEADERS, sanitizedHeaders, upstreamUrl, withoutGateCookies } from "../../src/proxy";
+import { withCookies } from "../../src/request";
 
 const isGateCookie = (name: string) => name === "kg_session" || name.startsWith("kg_login_");
 const SITE = new URL("https://site.example/page");
@@ -82,5 +84,65 @@ describe("where requests go", () => {
   it("joins ORIGIN_URL and the path and query", () => {
     expect(upstreamUrl(new URL("https://site.example/a/b?c=1"), new URL("http://127.0.0.1:9091")).href).toBe("http://127.0.0.1:9091/a/b?c=1");
     expect(upstreamUrl(new URL("https://site.example/a?c=1"), new URL("https://origin.example/app/")).href).toBe("https://origin.example/app/a?c=1");
+  });
+});
+
+describe("responses going back: caching and cookies", () => {
+  it.each([
+    [null, "private"],
+    ["max-age=60", "private, max-age=60"],
+    ["s-maxage=600, max-age=60", "private, s-maxage=600, max-age=60"],
+    ["no-cache", "private, no-cache"],
+    ["public, max-age=60", "public, max-age=60"],
+    ["Public", "Public"],
+    ["private, max-age=60", "private, max-age=60"],
+    ["no-store", "no-store"],
+  ])("an authenticated response with Cache-Control %j leaves with %j", (sent, expected) => {
+    const origin = new Response("personal", { headers: sent === null ? {} : { "cache-control": sent } });
+    expect(privateCaching(origin).headers.get("cache-control")).toBe(expected);
+  });
+
+  it("keeps status, headers and the streamed body when adding Cache-Control", async () => {
+    const origin = new Response("body", { status: 404, headers: { "set-cookie": "a=1", "x-origin": "yes" } });
+    const out = privateCaching(origin);
+    expect([out.status, out.headers.get("x-origin"), out.headers.getAll("set-cookie"), await out.text()]).toEqual([404, "yes", ["a=1"], "body"]);
+  });
+
+  it("leaves a WebSocket handshake (101) alone in privateCaching, and carries cookies on it in withCookies", () => {
+    const [client] = Object.values(new WebSocketPair());
+    const handshake = new Response(null, { status: 101, webSocket: client!, headers: { "sec-websocket-protocol": "chat" } });
+    expect(privateCaching(handshake)).toBe(handshake);
+    const out = withCookies(handshake, ["kg_session=new; Path=/", undefined]);
+    expect(out.status).toBe(101);
+    expect(out.webSocket).toBe(client);
+    expect(out.headers.get("sec-websocket-protocol")).toBe("chat");
+    expect(out.headers.getAll("set-cookie")).toEqual(["kg_session=new; Path=/"]);
+  });
+
+  it("appends cookies to the origin's own Set-Cookie headers, and copies nothing when there are none", () => {
+    const origin = new Response("x", { headers: { "set-cookie": "site=1" } });
+    expect(withCookies(origin, [undefined])).toBe(origin);
+    expect(withCookies(origin, ["kg_session=v"]).headers.getAll("set-cookie")).toEqual(["site=1", "kg_session=v"]);
+  });
+});
+
+describe("forwarding: personal answers bypass Cloudflare's cache in front of the origin", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  async function initFor(audience: "shared" | "personal", method = "GET"): Promise<(RequestInit & { cache?: string }) | undefined> {
+    const spy = vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response("ok"));
+    const request = new Request("https://site.example/a", { method, ...(method === "GET" ? {} : { body: "x" }) });
+    await forward(request, new URL("https://origin.example/a"), new Headers({ accept: "*/*" }), audience);
+    return spy.mock.calls[0]?.[1];
+  }
+
+  it("a personal request is fetched with cache: no-store and redirects are passed back, not followed", async () => {
+    expect(await initFor("personal")).toMatchObject({ cache: "no-store", redirect: "manual", method: "GET", body: null });
+  });
+  it("a shared request (public path, preflight) may use the cache", async () => {
+    expect((await initFor("shared"))?.cache).toBeUndefined();
+  });
+  it("a POST body is streamed on", async () => {
+    expect((await initFor("personal", "POST"))?.body).toBeInstanceOf(ReadableStream);
   });
 });
