@@ -6,28 +6,38 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "./env";
 import { GateError } from "./errors";
 import { gate } from "./gate";
-import { log } from "./log";
+import { log, logUser, requestRef, type LogEvent } from "./log";
 import { PAGE_HEADERS, errorPage, forbiddenPage, internalErrorPage, pickLang } from "./pages";
 import { loginPath, prefersHtml, withCookies } from "./request";
 import { authRoutes } from "./routes";
 import type { Runtime } from "./runtime";
 
-/** A reference the visitor can quote and the operator can find in the log; `cf-ray` when present. */
-function reference(c: Context<AppEnv>): string {
-  return c.req.header("cf-ray") ?? crypto.randomUUID();
+/** Which decision a refusal was, for the log. */
+function eventOf(error: GateError): LogEvent {
+  switch (error.code) {
+    case "login_expired":
+    case "callback_invalid":
+    case "access_denied":
+    case "login_rejected":
+      return "login_failed";
+    case "provider_unavailable":
+      return "provider_error";
+    case "forbidden":
+      return "forbidden";
+    default:
+      return "request_refused";
+  }
 }
 
-function gateErrorResponse(error: GateError, c: Context<AppEnv>): Response {
+async function gateErrorResponse(error: GateError, c: Context<AppEnv>): Promise<Response> {
   const { config } = c.var.runtime;
-  const ref = reference(c);
+  // A reference the visitor can quote; every log line of this request carries it as `ray`.
+  const ref = requestRef();
   const url = new URL(c.req.url);
-  log(error.code === "provider_unavailable" ? "provider_error" : error.code === "forbidden" ? "forbidden" : "request_refused", {
-    code: error.code,
-    status: error.status,
-    path: url.pathname,
-    reason: error.message,
-    ref,
-  });
+  const fields = { code: error.code, status: error.status, reason: error.message };
+  const sub = c.var.session?.user.sub;
+  if (sub === undefined) log(eventOf(error), fields);
+  else await logUser(eventOf(error), sub, fields);
   const headers = new Headers({ "cache-control": "no-store" });
   if (error.options.retryAfter !== undefined) headers.set("retry-after", String(error.options.retryAfter));
   const login = loginPath(config, error.options.returnTo ?? "/");
@@ -64,9 +74,9 @@ export function buildApp(runtime: Runtime): Hono<AppEnv> {
   app.all("*", gate);
   app.onError((error, c) => {
     if (error instanceof GateError) return gateErrorResponse(error, c);
-    const ref = reference(c);
+    const ref = requestRef();
     // Name and message only: causes of library errors can hold tokens.
-    log("internal_error", { error: error.name, message: error.message, path: new URL(c.req.url).pathname, ref });
+    log("internal_error", { error: error.name, message: error.message });
     return c.body(internalErrorPage(pickLang(c.req.header("accept-language")), ref), 500, PAGE_HEADERS);
   });
   return app;

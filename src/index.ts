@@ -7,7 +7,7 @@ import type { Hono } from "hono";
 import { buildApp } from "./app";
 import type { AppEnv, Bindings } from "./env";
 import { ConfigError } from "./errors";
-import { log } from "./log";
+import { log, withRequestLog } from "./log";
 import { runtimeFor, type Runtime } from "./runtime";
 
 const apps = new WeakMap<Runtime, Hono<AppEnv>>();
@@ -28,19 +28,21 @@ function misconfigured(request: Request, env: Bindings, error: ConfigError): Res
 }
 
 export default {
-  async fetch(request, env, ctx): Promise<Response> {
-    let runtime: Runtime;
-    try {
-      runtime = await runtimeFor(env);
-    } catch (error) {
-      if (error instanceof ConfigError) return misconfigured(request, env, error);
-      throw error;
-    }
-    let app = apps.get(runtime);
-    if (app === undefined) {
-      app = buildApp(runtime);
-      apps.set(runtime, app);
-    }
-    return app.fetch(request, env, ctx);
+  fetch(request, env, ctx): Promise<Response> {
+    return withRequestLog(request, async () => {
+      let runtime: Runtime;
+      try {
+        runtime = await runtimeFor(env);
+      } catch (error) {
+        if (error instanceof ConfigError) return misconfigured(request, env, error);
+        throw error;
+      }
+      let app = apps.get(runtime);
+      if (app === undefined) {
+        app = buildApp(runtime);
+        apps.set(runtime, app);
+      }
+      return app.fetch(request, env, ctx);
+    });
   },
 } satisfies ExportedHandler<Bindings>;

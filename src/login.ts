@@ -6,7 +6,7 @@
 import { parse } from "hono/utils/cookie";
 import { open, seal, type Keyring } from "./crypto";
 import { GateError } from "./errors";
-import { log } from "./log";
+import { log, logUser } from "./log";
 import type { PendingLogin } from "./oidc";
 import { safeReturnPath } from "./policy";
 import { callbackUrl, cookieScope } from "./request";
@@ -115,7 +115,7 @@ export async function beginLogin(rt: Runtime, url: URL, cookieHeader: string, re
   const { url: authorizationUrl, pending } = await rt.oidc.authorizationUrl(callbackUrl(url, rt.config));
   const login: PendingLoginCookie = { ...pending, returnTo: safeReturnPath(returnTo, url.origin), iat: now() };
   const cookies = await storePendingLogin(rt.keyring, scope, cookieHeader, login);
-  log("login_started", { path: url.pathname });
+  log("login_started", { pkce: pending.codeVerifier !== undefined });
   const headers = new Headers({ location: authorizationUrl.href, "cache-control": "no-store" });
   for (const cookie of cookies) headers.append("set-cookie", cookie);
   return new Response(null, { status: 302, headers });
@@ -158,7 +158,7 @@ export async function finishLogin(rt: Runtime, kv: KVNamespace, url: URL, cookie
       idToken: tokens.idToken,
     },
   );
-  log("login_ok", { refresh_token: tokens.refreshToken !== undefined });
+  await logUser("login_ok", user.sub, { refresh_token: tokens.refreshToken !== undefined });
   const headers = new Headers({ location: login.returnTo, "cache-control": "no-store" });
   headers.append("set-cookie", clear);
   headers.append("set-cookie", session.setCookie);

@@ -7,7 +7,7 @@ import { getCookie } from "hono/cookie";
 import type { AppEnv } from "./env";
 import { GateError } from "./errors";
 import { beginLogin, finishLogin } from "./login";
-import { log } from "./log";
+import { log, logUser } from "./log";
 import { describe } from "./oidc";
 import { PAGE_HEADERS, logoutConfirmPage, pickLang, signedOutPage } from "./pages";
 import { safeReturnPath } from "./policy";
@@ -54,7 +54,9 @@ async function logout(c: Ctx, returnTo: string | undefined): Promise<Response> {
     idToken = (await store.get(opened.cookie.sid).catch(() => undefined))?.record.idToken;
     await store.delete(opened.cookie.sid);
   }
-  log("logout", { had_session: opened !== undefined, at_provider: config.logoutAtProvider });
+  const fields = { had_session: opened !== undefined, at_provider: config.logoutAtProvider };
+  if (opened === undefined) log("logout", fields);
+  else await logUser("logout", opened.cookie.user.sub, fields);
   const signedOut = `${url.origin}${config.authPrefix}/signed-out`;
   let location = returnTo === undefined ? signedOut : safeReturnPath(returnTo, url.origin);
   if (config.logoutAtProvider && opened !== undefined) {

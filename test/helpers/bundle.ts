@@ -23,8 +23,8 @@ export async function bundleWorker(outdir?: string): Promise<string> {
     target: "es2022",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
-    // Runtime-provided modules (cloudflare:workers, cloudflare:sockets, …) are resolved by workerd.
-    external: ["cloudflare:*"],
+    // Runtime-provided modules (cloudflare:workers, node:async_hooks with nodejs_als, …) are resolved by workerd.
+    external: ["cloudflare:*", "node:*"],
     // No source map: workerd does not apply it to logged stack traces, so it would only add weight.
     logLevel: "silent",
   });
