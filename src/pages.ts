@@ -116,15 +116,20 @@ function layout(lang: Lang, title: string, body: string, actions: readonly Actio
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
 <title>${escapeHtml(title)}</title>
 <style>
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1a1a1a}
 main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+@media (max-width:36rem){main{margin:0;border-radius:0;box-shadow:none;min-height:100vh;box-sizing:border-box}}
 h1{font-size:1.5rem;margin:0 0 .75rem}
 .brand{color:#555;font-size:.875rem;margin:0 0 1rem}
-.button,button{display:inline-block;margin:.75rem .5rem 0 0;padding:.5rem 1.25rem;border:0;border-radius:4px;background:#0b57d0;color:#fff;font:inherit;text-decoration:none;cursor:pointer}
+.button,button{display:inline-block;box-sizing:border-box;min-height:44px;margin:.75rem .5rem 0 0;padding:.625rem 1.25rem;border:0;border-radius:4px;background:#0b57d0;color:#fff;font:inherit;line-height:1.5;text-decoration:none;cursor:pointer}
+.button:hover,button:hover{background:#0842a0}
+:focus-visible{outline:3px solid #1a1a1a;outline-offset:2px}
 form{display:inline}
 .ref{color:#555;font-size:.875rem;margin-top:1.5rem}
+code{user-select:all;overflow-wrap:anywhere}
 </style>
 </head>
 <body>
