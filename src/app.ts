@@ -47,10 +47,13 @@ async function gateErrorResponse(error: GateError, c: Context<AppEnv>): Promise<
   if (prefersHtml(c.req.raw) && error.code !== "unauthenticated") {
     const lang = pickLang(c.req.header("accept-language"));
     for (const [name, value] of Object.entries(PAGE_HEADERS)) headers.set(name, value);
+    // "Try again" repeats the request when the provider was down, except at the callback (`returnTo`
+    // set): its code is spent and must not be echoed into the page, so there it is a new login.
+    const retry = error.code === "provider_unavailable" && error.options.returnTo === undefined ? url.pathname + url.search : login;
     const body =
       error.code === "forbidden"
         ? forbiddenPage(lang, error.options.who ?? "", `${config.authPrefix}/logout`, ref)
-        : errorPage(lang, error.code, error.code === "provider_unavailable" ? url.pathname + url.search : login, ref);
+        : errorPage(lang, error.code, retry, ref);
     response = new Response(body, { status: error.status, headers });
   } else {
     if (error.code === "unauthenticated") {

@@ -4,7 +4,7 @@
  * header. The key is imported once per isolate.
  */
 import { SignJWT, importJWK, type JWK } from "jose";
-import type { AssertionKeyJwk } from "./config";
+import type { AssertionKeyJwk, AssertionPublicJwk } from "./config";
 import { randomId } from "./crypto";
 import type { UserClaims } from "./session";
 
@@ -22,6 +22,12 @@ export interface AssertionInput {
   readonly url: string;
 }
 
+/** What `/_auth/jwks.json` publishes for a key: its public part, with `alg` and `use` for verifiers. */
+export function publicJwk(jwk: AssertionKeyJwk | AssertionPublicJwk): JWK {
+  const { d: _private, key_ops: _ops, ext: _ext, ...publicPart } = jwk;
+  return { ...publicPart, alg: jwk.kty === "OKP" ? "EdDSA" : "ES256", use: "sig" } as JWK;
+}
+
 export class AssertionSigner {
   readonly alg: "ES256" | "EdDSA";
   readonly publicJwk: JWK;
@@ -32,8 +38,7 @@ export class AssertionSigner {
     jwk: AssertionKeyJwk,
   ) {
     this.alg = jwk.kty === "OKP" ? "EdDSA" : "ES256";
-    const { d: _private, key_ops: _ops, ext: _ext, ...publicPart } = jwk;
-    this.publicJwk = { ...publicPart, alg: this.alg, use: "sig" } as JWK;
+    this.publicJwk = publicJwk(jwk);
   }
 
   static async create(jwk: AssertionKeyJwk): Promise<AssertionSigner> {

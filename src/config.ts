@@ -14,12 +14,14 @@ export const SETTING_NAMES = [
   "OIDC_SCOPES",
   "OIDC_PKCE",
   "OIDC_ALLOW_HTTP",
+  "OIDC_TIMEOUT",
   "ORIGIN_URL",
   "SESSION_SECRETS",
   "SESSION_TTL",
   "SESSION_IDLE_TTL",
   "SESSION_CHECK_INTERVAL",
   "ASSERTION_SIGNING_KEY",
+  "ASSERTION_PREVIOUS_PUBLIC_KEY",
   "PUBLIC_PATHS",
   "API_PATHS",
   "ALLOWED_EMAILS",
@@ -43,6 +45,12 @@ export interface AssertionKeyJwk extends JsonWebKey {
   d: string;
 }
 
+/** A public JWK that `/_auth/jwks.json` keeps publishing after a rotation of the assertion key. */
+export interface AssertionPublicJwk extends JsonWebKey {
+  kid: string;
+  kty: "EC" | "OKP";
+}
+
 export interface Config {
   readonly issuer: URL;
   readonly clientId: string;
@@ -52,6 +60,8 @@ export interface Config {
   readonly pkce: PkceMode;
   /** True only for a loopback `http://` issuer with `OIDC_ALLOW_HTTP=true`. */
   readonly allowHttpIssuer: boolean;
+  /** Seconds each call to the provider may take. */
+  readonly oidcTimeout: number;
   readonly originUrl: URL | undefined;
   /** Raw key bytes, newest first: the first seals, all open. */
   readonly sessionSecrets: readonly Uint8Array[];
@@ -60,6 +70,8 @@ export interface Config {
   readonly sessionIdleTtl: number | undefined;
   readonly sessionCheckInterval: number;
   readonly assertionKey: AssertionKeyJwk;
+  /** Public keys of earlier assertion keys, still published during a rotation. */
+  readonly assertionPreviousKeys: readonly AssertionPublicJwk[];
   readonly publicPaths: readonly string[];
   readonly apiPaths: readonly string[];
   readonly allowedEmails: readonly string[];
@@ -73,6 +85,7 @@ export interface Config {
 const DURATION = /^(\d+)\s*([smhd]?)$/;
 const UNIT_SECONDS: Record<string, number> = { "": 1, s: 1, m: 60, h: 3600, d: 86400 };
 const KEY_HINT = "generate one with: openssl rand -base64 32 | tr '+/' '-_' | tr -d '='";
+const MAX_OIDC_TIMEOUT = 30;
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 export function isLoopbackHost(hostname: string): boolean {
@@ -242,6 +255,55 @@ function readAssertionKey(reader: SettingsReader): AssertionKeyJwk {
   return curveOk && typeof key.d === "string" && typeof key.kid === "string" ? (key as unknown as AssertionKeyJwk) : placeholder;
 }
 
+/** The public part of an EC P-256 or Ed25519 JWK with a kid; the problem when it is not one. */
+function publicKeyProblem(key: Record<string, unknown>): string | undefined {
+  if ("d" in key) return 'holds a private key ("d"); put only the public key here, as /_auth/jwks.json shows it';
+  const ec = key.kty === "EC" && key.crv === "P-256" && typeof key.x === "string" && typeof key.y === "string";
+  const okp = key.kty === "OKP" && key.crv === "Ed25519" && typeof key.x === "string";
+  if (!ec && !okp) return "must be EC P-256 or OKP Ed25519 public keys (with x, and y for EC)";
+  if (typeof key.kid !== "string" || key.kid === "") return 'must have a "kid", as /_auth/jwks.json shows it';
+  return undefined;
+}
+
+/**
+ * The key(s) published next to the signing key during a rotation: a public JWK, or a JWK set as
+ * `/_auth/jwks.json` returns it (so the current set can be pasted in before the new key goes live).
+ */
+function readPreviousAssertionKeys(reader: SettingsReader, signing: AssertionKeyJwk): AssertionPublicJwk[] {
+  const raw = reader.raw("ASSERTION_PREVIOUS_PUBLIC_KEY");
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    reader.problem("ASSERTION_PREVIOUS_PUBLIC_KEY", "is not JSON; it must be a public JWK or the JWK set copied from /_auth/jwks.json");
+    return [];
+  }
+  const set = typeof parsed === "object" && parsed !== null && "keys" in parsed ? (parsed as { keys: unknown }).keys : [parsed];
+  if (!Array.isArray(set) || set.length === 0 || !set.every((key) => typeof key === "object" && key !== null)) {
+    reader.problem("ASSERTION_PREVIOUS_PUBLIC_KEY", "must be a public JWK or a JWK set {\"keys\":[…]}");
+    return [];
+  }
+  const keys = set as Record<string, unknown>[];
+  const problem = keys.map(publicKeyProblem).find((found) => found !== undefined);
+  if (problem !== undefined) {
+    reader.problem("ASSERTION_PREVIOUS_PUBLIC_KEY", problem);
+    return [];
+  }
+  if (keys.some((key) => key.kid === signing.kid)) {
+    reader.problem("ASSERTION_PREVIOUS_PUBLIC_KEY", `has the kid of ASSERTION_SIGNING_KEY ("${signing.kid}"); the new signing key needs a new kid`);
+    return [];
+  }
+  return keys as unknown as AssertionPublicJwk[];
+}
+
+function readTimeout(reader: SettingsReader): number {
+  const seconds = reader.duration("OIDC_TIMEOUT", "5", 1);
+  // A check waits for the provider: longer than this would hold visitors' requests too long.
+  if (seconds > MAX_OIDC_TIMEOUT) reader.problem("OIDC_TIMEOUT", `must be at most ${MAX_OIDC_TIMEOUT} seconds (got ${seconds}s)`);
+  return Math.min(seconds, MAX_OIDC_TIMEOUT);
+}
+
 function readPathPatterns(reader: SettingsReader, name: SettingName): string[] {
   const patterns = parseList(reader.raw(name));
   for (const pattern of patterns) {
@@ -281,9 +343,10 @@ export function parseConfig(settings: Settings): Config {
   if (reader.problems.length === problemsBefore && sessionCheckInterval >= sessionTtl) {
     reader.problem("SESSION_CHECK_INTERVAL", `must be shorter than SESSION_TTL (${sessionCheckInterval}s is not less than ${sessionTtl}s)`);
   }
-  const config: Config = {
+  const settingsRead: Omit<Config, "assertionPreviousKeys"> = {
     issuer,
     allowHttpIssuer,
+    oidcTimeout: readTimeout(reader),
     clientId: reader.required("OIDC_CLIENT_ID", "the client id from Контур.Интегратор"),
     clientSecret: reader.required("OIDC_CLIENT_SECRET", "the client secret (API key) from Контур.Интегратор, set with `wrangler secret put OIDC_CLIENT_SECRET`"),
     clientAuth: reader.oneOf("OIDC_CLIENT_AUTH", ["client_secret_post", "client_secret_basic"], "client_secret_post"),
@@ -304,6 +367,7 @@ export function parseConfig(settings: Settings): Config {
     passAccessToken: reader.flag("PASS_ACCESS_TOKEN"),
     authPrefix: readAuthPrefix(reader),
   };
+  const config: Config = { ...settingsRead, assertionPreviousKeys: readPreviousAssertionKeys(reader, settingsRead.assertionKey) };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return Object.freeze(config);
 }

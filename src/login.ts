@@ -19,6 +19,12 @@ export const PENDING_LOGIN_TTL = 30 * 60;
 /** Oldest pending logins beyond this many are dropped, so cookies cannot pile up. */
 export const MAX_PENDING_LOGINS = 4;
 const PREFIX = "kg_login_";
+/**
+ * Claims (and the access token with PASS_ACCESS_TOKEN) the session cookie carries, as UTF-8 JSON.
+ * Sealed with the session's own fields this stays under the 4 KB a browser keeps per cookie; real
+ * Kontur claims take ~300 bytes.
+ */
+const MAX_CARRIED_BYTES = 2048;
 // Enough of the state to tell pending logins apart; the whole state is checked inside the seal.
 const STATE_CHARS = 16;
 
@@ -29,7 +35,7 @@ export interface PendingLoginCookie extends PendingLogin {
   readonly iat: number;
 }
 
-/** `kg_login_<created, base36>_<state prefix>`: the name sorts by age and points at the state. */
+/** `kg_login_<created, ms in base36>_<state prefix>`: the name sorts by age and points at the state. */
 function baseName(state: string, createdAt: number): string {
   return `${PREFIX}${createdAt.toString(36)}_${state.slice(0, STATE_CHARS)}`;
 }
@@ -78,7 +84,8 @@ export async function storePendingLogin(
   const sealed = await seal(keyring, purpose(login.state), login);
   return [
     ...dropped.map((name) => clearCookie(scope, baseOf(scope, name))),
-    serializeCookie(scope, baseName(login.state, login.iat), sealed, PENDING_LOGIN_TTL),
+    // Milliseconds, not `iat`'s seconds: logins started in the same second must still sort by age.
+    serializeCookie(scope, baseName(login.state, Date.now()), sealed, PENDING_LOGIN_TTL),
   ];
 }
 
@@ -144,12 +151,20 @@ export async function finishLogin(rt: Runtime, kv: KVNamespace, url: URL, cookie
   }
   const sid = newSessionId();
   const user = userClaims(tokens.claims);
+  const carried = { user, ...(rt.config.passAccessToken ? { at: tokens.accessToken } : {}) };
+  if (new TextEncoder().encode(JSON.stringify(carried)).length > MAX_CARRIED_BYTES) {
+    // A cookie browsers drop (or the gate refuses to open) would send the user round the login forever.
+    throw new GateError("login_rejected", "The provider's claims are too large for the session cookie", {
+      returnTo: login.returnTo,
+      setCookies: [clear],
+    });
+  }
   const session = await createSession(
     rt,
     kv,
     scope,
     sid,
-    { user, ...(rt.config.passAccessToken ? { at: tokens.accessToken } : {}) },
+    carried,
     {
       sub: user.sub,
       accessToken: tokens.accessToken,

@@ -8,9 +8,8 @@
 import * as oauth from "oauth4webapi";
 import type { Config } from "./config";
 import { GateError } from "./errors";
+import { log } from "./log";
 
-/** Per outbound call; oauth4webapi has no default timeout. */
-const PROVIDER_TIMEOUT_MS = 5_000;
 /** How long discovery is trusted before it is fetched again. */
 const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 /** Allowed clock difference for the id_token `iat` (seconds). */
@@ -36,11 +35,26 @@ export interface Tokens {
   readonly idToken: string | undefined;
 }
 
-/** A refresh that failed; `fatal` when the provider says the grant is gone (`invalid_grant`). */
+/**
+ * Why a refresh failed. `grant_rejected`: the provider answered `invalid_grant` (expired, user
+ * deleted, consent withdrawn — or the one-time token was used by someone else first).
+ * `identity_changed`: the refreshed id_token names another subject or issuer, or its signature does
+ * not verify. `unavailable`: anything else (network, timeout, 5xx, garbage, other OAuth errors).
+ */
+export type RefreshFailure = "grant_rejected" | "identity_changed" | "unavailable";
+
+/** A refresh that failed; only `unavailable` leaves the session alive (it is retried later). */
 export class RefreshError extends Error {
   override readonly name = "RefreshError";
-  constructor(readonly fatal: boolean, message: string) {
+  constructor(
+    readonly failure: RefreshFailure,
+    message: string,
+  ) {
     super(message);
+  }
+
+  get fatal(): boolean {
+    return this.failure !== "unavailable";
   }
 }
 
@@ -65,20 +79,42 @@ function unavailable(what: string, error: unknown): GateError {
   return new GateError("provider_unavailable", `${what} failed (${reason})`, { retryAfter: RETRY_AFTER_SECONDS });
 }
 
-/** True for failures of the network or of the provider itself (timeouts, 5xx, non-JSON). */
+/**
+ * True for failures of the network or of the provider itself (timeouts, refused or dropped
+ * connections, 5xx, answers that are not JSON); false when the provider answered and refused, or
+ * its answer failed a check.
+ */
 function isTransient(error: unknown): boolean {
-  if (error instanceof oauth.ResponseBodyError) return error.status >= 500;
+  if (error instanceof oauth.ResponseBodyError || error instanceof oauth.WWWAuthenticateChallengeError) return error.status >= 500;
   if (error instanceof oauth.OperationProcessingError) {
-    return error.code === oauth.RESPONSE_IS_NOT_JSON || (error.cause instanceof Response && error.cause.status >= 500) || error.code === oauth.PARSE_ERROR;
+    return (
+      error.code === oauth.RESPONSE_IS_NOT_JSON ||
+      error.code === oauth.PARSE_ERROR ||
+      (error.code === oauth.RESPONSE_IS_NOT_CONFORM && error.cause instanceof Response && error.cause.status >= 500)
+    );
   }
-  return error instanceof TypeError || (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError"));
+  if (error instanceof oauth.UnsupportedOperationError || error instanceof GateError) return false;
+  // oauth4webapi's own argument errors are TypeErrors with an ERR_ code: a bug, not an outage.
+  if (error instanceof TypeError && typeof (error as { code?: unknown }).code === "string") return false;
+  // What is left was thrown by fetch: workerd reports a refused or dropped connection as a plain
+  // Error ("Network connection lost."), a timeout as a DOMException.
+  return error instanceof Error;
+}
+
+/** The refreshed id_token's `iss` is not the issuer's (oauth4webapi compared it). */
+function isIssuerMismatch(error: unknown): boolean {
+  return (
+    error instanceof oauth.OperationProcessingError &&
+    error.code === oauth.JWT_CLAIM_COMPARISON &&
+    (error.cause as { claim?: unknown } | undefined)?.claim === "iss"
+  );
 }
 
 export class OidcClient {
   private discovered: { provider: Provider; until: number } | undefined;
   private discovering: Promise<Provider> | undefined;
   /** oauth4webapi keeps the provider's JWKS here between calls. */
-  private readonly jwks: oauth.JWKSCacheInput = {};
+  private jwks: oauth.JWKSCacheInput = {};
   private readonly clientAuth: oauth.ClientAuth;
 
   constructor(private readonly config: Config) {
@@ -88,7 +124,8 @@ export class OidcClient {
 
   private options(): CallOptions {
     return {
-      signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+      // oauth4webapi has no default timeout.
+      signal: AbortSignal.timeout(this.config.oidcTimeout * 1000),
       [oauth.jwksCache]: this.jwks,
       // Only a loopback development issuer gets here with http:// (enforced in src/config.ts).
       ...(this.config.allowHttpIssuer ? { [oauth.allowInsecureRequests]: true } : {}),
@@ -201,11 +238,31 @@ export class OidcClient {
     }
   }
 
+  /**
+   * Checks the id_token's signature. oauth4webapi reads the JWKS again for a `kid` it does not know
+   * only once its copy is a minute old, so logins would fail for a minute after the provider
+   * rotates its signing key without announcing it ahead (rp-key-rotation-op-sign-key). This
+   * id_token came straight from the token endpoint, so an unknown key is the provider's new one:
+   * fetch the JWKS again, once. oauth4webapi keeps the JWKS per AuthorizationServer object, hence
+   * the copy that replaces the cached one.
+   */
+  private async verifySignature(as: oauth.AuthorizationServer, response: Response): Promise<void> {
+    try {
+      await oauth.validateApplicationLevelSignature(as, response, this.options());
+    } catch (error) {
+      if (!(error instanceof oauth.OperationProcessingError && error.code === oauth.KEY_SELECTION)) throw error;
+      const fresh: oauth.AuthorizationServer = { ...as };
+      this.jwks = {};
+      if (this.discovered?.provider.as === as) this.discovered = { ...this.discovered, provider: { ...this.discovered.provider, as: fresh } };
+      await oauth.validateApplicationLevelSignature(fresh, response, this.options());
+    }
+  }
+
   /** Validates what oauth4webapi leaves to the caller: the id_token's signature and its `iat`. */
   private async validated(as: oauth.AuthorizationServer, response: Response, result: oauth.TokenEndpointResponse): Promise<Tokens> {
     const claims = oauth.getValidatedIdTokenClaims(result);
     if (claims === undefined) throw new GateError("login_rejected", "The token response has no id_token");
-    await oauth.validateApplicationLevelSignature(as, response, this.options());
+    await this.verifySignature(as, response);
     if (claims.iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW) {
       throw new GateError("login_rejected", "The id_token was issued in the future (check the clocks)");
     }
@@ -214,29 +271,47 @@ export class OidcClient {
 
   /**
    * Uses a refresh token (RFC 6749 §6). Kontur's are one-time: the returned one replaces it. A new
-   * id_token must name the same subject, or the session is someone else's now.
+   * id_token must name the same subject and issuer, or the session is someone else's now. Only
+   * `invalid_grant` and a changed identity are fatal; every other failure is `unavailable`.
    */
   async refresh(refreshToken: string, subject: string): Promise<RefreshedTokens> {
     let provider: Provider;
     try {
       provider = await this.provider();
     } catch (error) {
-      throw new RefreshError(false, describe(error));
+      throw new RefreshError("unavailable", describe(error));
     }
     const { as, client } = provider;
+    let response: Response;
+    let result: oauth.TokenEndpointResponse;
     try {
-      const response = await oauth.refreshTokenGrantRequest(as, client, this.clientAuth, refreshToken, this.options());
-      const result = await oauth.processRefreshTokenResponse(as, client, response);
-      const claims = oauth.getValidatedIdTokenClaims(result);
-      if (claims !== undefined) {
-        await oauth.validateApplicationLevelSignature(as, response, this.options());
-        if (claims.sub !== subject) throw new RefreshError(true, "The refreshed id_token names another subject");
-      }
-      return { claims, ...tokenFields(result) };
+      response = await oauth.refreshTokenGrantRequest(as, client, this.clientAuth, refreshToken, this.options());
+      result = await oauth.processRefreshTokenResponse(as, client, response);
     } catch (error) {
-      if (error instanceof RefreshError) throw error;
-      const fatal = error instanceof oauth.ResponseBodyError && error.error === "invalid_grant";
-      throw new RefreshError(fatal || (!isTransient(error) && !(error instanceof oauth.ResponseBodyError)), describe(error));
+      if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") throw new RefreshError("grant_rejected", describe(error));
+      if (isIssuerMismatch(error)) throw new RefreshError("identity_changed", "The refreshed id_token comes from another issuer");
+      throw new RefreshError("unavailable", describe(error));
+    }
+    const claims = oauth.getValidatedIdTokenClaims(result);
+    if (claims !== undefined) {
+      if (claims.sub !== subject) throw new RefreshError("identity_changed", "The refreshed id_token names another subject");
+      await this.refreshedSignature(as, response);
+    }
+    return { claims, ...tokenFields(result) };
+  }
+
+  /**
+   * Checks the refreshed id_token's signature. The provider has replaced the refresh token by now,
+   * so a JWKS that cannot be fetched must not make the gate throw the answer away (the next check
+   * would get `invalid_grant`): the id_token came straight from the token endpoint, whose TLS
+   * connection authenticates it (OIDC Core §3.1.3.7, item 6). A signature that fails is fatal.
+   */
+  private async refreshedSignature(as: oauth.AuthorizationServer, response: Response): Promise<void> {
+    try {
+      await oauth.validateApplicationLevelSignature(as, response, this.options());
+    } catch (error) {
+      if (!isTransient(error)) throw new RefreshError("identity_changed", `The refreshed id_token's signature does not verify (${describe(error)})`);
+      log("provider_error", { step: "refresh_jwks", reason: describe(error), signature_checked: false });
     }
   }
 

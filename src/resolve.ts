@@ -2,10 +2,16 @@
  * Which session, if any, a request carries — the hot path. Between checks the sealed cookie is all
  * it reads (no KV, no provider). Once `SESSION_CHECK_INTERVAL` has passed, the KV record is read
  * (gone = revoked), the access token is refreshed when it is due, and the cookie is re-issued.
- * Parallel requests of one session in an isolate share one check.
+ *
+ * Kontur's refresh tokens are one-time, so a refresh must happen once per session, not once per
+ * request: parallel requests in an isolate share one check (single flight), a request that finds
+ * the record already refreshed since its cookie's last check takes that result instead of
+ * refreshing again, and a refresh that loses a race with another isolate (`invalid_grant`) adopts
+ * the winner's tokens from the record. Only `invalid_grant` or a changed identity end a session; a
+ * provider or KV that fails leaves it running from the cookie and the check is retried soon.
  */
-import { describe, RefreshError } from "./oidc";
-import { log } from "./log";
+import { describe, RefreshError, type OidcClient } from "./oidc";
+import { log, logUser } from "./log";
 import type { Runtime } from "./runtime";
 import {
   openSessionCookie,
@@ -19,12 +25,15 @@ import {
   SESSION_COOKIE,
 } from "./session";
 
-/** After a failed check (provider or KV down), try again this soon instead of on every request. */
+/** After a failed check (provider or KV down), try again this soon (or at the interval, if shorter). */
 const RETRY_CHECK_AFTER = 30;
 /** Waits before re-reading the record when a refresh lost a race (ms; about 2 s in all). */
 const ADOPT_POLL_MS = [0, 250, 500, 1250];
 /** Refresh an access token that expires within this many seconds after the next check. */
 const REFRESH_MARGIN = 60;
+
+/** What session checks need of the runtime: its settings, keys, provider refresh and flights. */
+export type SessionRuntime = Pick<Runtime, "config" | "keyring" | "checks"> & { readonly oidc: Pick<OidcClient, "refresh"> };
 
 export type CheckOutcome =
   | { kind: "ok"; cookie: SessionCookie }
@@ -45,50 +54,82 @@ function accessTokenDue(record: SessionRecord, at: number, interval: number): bo
   return record.accessTokenExpiresAt !== undefined && record.accessTokenExpiresAt <= at + interval + REFRESH_MARGIN;
 }
 
-async function check(rt: Runtime, store: SessionStore, cookie: SessionCookie, at: number): Promise<CheckOutcome> {
+/** The session goes on with `record`'s tokens, checked now. */
+function checked(rt: SessionRuntime, cookie: SessionCookie, record: SessionRecord, at: number): CheckOutcome {
+  const next = { ...cookie, chk: at };
+  return { kind: "ok", cookie: rt.config.passAccessToken ? { ...next, at: record.accessToken } : next };
+}
+
+/** The session goes on from the cookie; the check is tried again soon. */
+function retryLater(rt: SessionRuntime, cookie: SessionCookie, at: number): CheckOutcome {
+  const interval = rt.config.sessionCheckInterval;
+  return { kind: "ok", cookie: { ...cookie, chk: at - interval + Math.min(RETRY_CHECK_AFTER, interval) } };
+}
+
+async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCookie, at: number): Promise<CheckOutcome> {
   const { config } = rt;
   let found: Awaited<ReturnType<SessionStore["get"]>>;
   try {
     found = await store.get(cookie.sid);
   } catch (error) {
     log("provider_error", { step: "kv_read", reason: describe(error) });
-    return { kind: "ok", cookie: { ...cookie, chk: at - config.sessionCheckInterval + RETRY_CHECK_AFTER } };
+    return retryLater(rt, cookie, at);
   }
   if (found === undefined || found.record.sub !== cookie.user.sub) return { kind: "ended", reason: "revoked" };
   const { record } = found;
-  if (!accessTokenDue(record, at, config.sessionCheckInterval) || record.refreshToken === undefined) {
-    if (!found.current) await store.put(cookie.sid, record, at); // re-seal under the newest key
-    return { kind: "ok", cookie: { ...cookie, chk: at } };
+  // Another request (or isolate) refreshed after this cookie's last check: that was this round's
+  // refresh. Reading the record right before calling the provider keeps one-time tokens single-use.
+  const refreshedElsewhere = record.refreshedAt !== undefined && record.refreshedAt > cookie.chk;
+  if (refreshedElsewhere || record.refreshToken === undefined || !accessTokenDue(record, at, config.sessionCheckInterval)) {
+    if (!found.current) await write(store, cookie.sid, record, at, "kv_reseal"); // re-seal under the newest key
+    return checked(rt, cookie, record, at);
   }
+  let tokens: Awaited<ReturnType<OidcClient["refresh"]>>;
   try {
-    const tokens = await rt.oidc.refresh(record.refreshToken, record.sub);
-    const refreshed: SessionRecord = {
-      ...record,
-      accessToken: tokens.accessToken,
-      accessTokenExpiresAt: tokens.accessTokenExpiresAt,
-      // One-time refresh tokens: the new one replaces the old; a provider that keeps it returns none.
-      refreshToken: tokens.refreshToken ?? record.refreshToken,
-      idToken: tokens.idToken ?? record.idToken,
-    };
-    await store.put(cookie.sid, refreshed, at);
-    log("refresh_ok");
-    return { kind: "ok", cookie: withAccessToken(rt, { ...cookie, chk: at }, refreshed) };
+    tokens = await rt.oidc.refresh(record.refreshToken, record.sub);
   } catch (error) {
-    if (error instanceof RefreshError && error.fatal) {
+    if (!(error instanceof RefreshError) || !error.fatal) {
+      await logUser("refresh_failed", record.sub, { fatal: false, reason: describe(error) });
+      return retryLater(rt, cookie, at);
+    }
+    if (error.failure === "grant_rejected") {
       // Another isolate may have used the same one-time token a moment earlier: adopt its result.
       const adopted = await adoptConcurrentRefresh(store, cookie.sid, record.refreshToken);
-      if (adopted !== undefined) return { kind: "ok", cookie: withAccessToken(rt, { ...cookie, chk: at }, adopted) };
-      log("refresh_failed", { fatal: true, reason: error.message });
-      await store.delete(cookie.sid);
-      return { kind: "ended", reason: "refresh_rejected" };
+      if (adopted !== undefined) {
+        await logUser("refresh_ok", record.sub, { adopted: true });
+        return checked(rt, cookie, adopted, at);
+      }
     }
-    log("refresh_failed", { fatal: false, reason: describe(error) });
-    return { kind: "ok", cookie: { ...cookie, chk: at - config.sessionCheckInterval + RETRY_CHECK_AFTER } };
+    await logUser("refresh_failed", record.sub, { fatal: true, failure: error.failure, reason: error.message });
+    await store.delete(cookie.sid).catch(() => undefined);
+    return { kind: "ended", reason: error.failure };
   }
+  const refreshed: SessionRecord = {
+    ...record,
+    accessToken: tokens.accessToken,
+    accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+    // One-time refresh tokens: the new one replaces the old; a provider that keeps it returns none.
+    refreshToken: tokens.refreshToken ?? record.refreshToken,
+    idToken: tokens.idToken ?? record.idToken,
+    refreshedAt: at,
+  };
+  // One write per check, whatever happened: the refreshed record also re-seals under the newest key.
+  await write(store, cookie.sid, refreshed, at, "kv_write");
+  await logUser("refresh_ok", record.sub);
+  return checked(rt, cookie, refreshed, at);
 }
 
-function withAccessToken(rt: Runtime, cookie: SessionCookie, record: SessionRecord): SessionCookie {
-  return rt.config.passAccessToken ? { ...cookie, at: record.accessToken } : cookie;
+/**
+ * Writes the record; a KV failure is logged, not thrown: the request goes on from the cookie. (A
+ * refreshed record that could not be stored leaves a used refresh token in KV; the next refresh
+ * then gets `invalid_grant` and the session ends — the one way a KV outage can end a session.)
+ */
+async function write(store: SessionStore, sid: string, record: SessionRecord, at: number, step: string): Promise<void> {
+  try {
+    await store.put(sid, record, at);
+  } catch (error) {
+    log("provider_error", { step, reason: describe(error) });
+  }
 }
 
 /**
@@ -101,16 +142,13 @@ async function adoptConcurrentRefresh(store: SessionStore, sid: string, usedToke
     await new Promise((resolve) => setTimeout(resolve, delay));
     const found = await store.get(sid).catch(() => undefined);
     if (found === undefined) return undefined;
-    if (found.record.refreshToken !== usedToken) {
-      log("refresh_ok", { adopted: true });
-      return found.record;
-    }
+    if (found.record.refreshToken !== usedToken) return found.record;
   }
   return undefined;
 }
 
 /** Single flight per session id within the isolate; the map entry goes when the promise settles. */
-function sharedCheck(rt: Runtime, store: SessionStore, cookie: SessionCookie, at: number): Promise<CheckOutcome> {
+function sharedCheck(rt: SessionRuntime, store: SessionStore, cookie: SessionCookie, at: number): Promise<CheckOutcome> {
   const running = rt.checks.get(cookie.sid);
   if (running !== undefined) return running;
   const started = check(rt, store, cookie, at).finally(() => rt.checks.delete(cookie.sid));
@@ -123,7 +161,7 @@ function sharedCheck(rt: Runtime, store: SessionStore, cookie: SessionCookie, at
  * response without delaying it.
  */
 export async function resolveSession(
-  rt: Runtime,
+  rt: SessionRuntime,
   kv: KVNamespace,
   scope: CookieScope,
   rawCookie: string | undefined,
@@ -138,11 +176,11 @@ export async function resolveSession(
   const store = new SessionStore(kv, rt.keyring);
   let cookie = opened.cookie;
   if (at >= cookie.exp) {
-    log("session_expired", { reason: "ttl" });
+    await logUser("session_expired", cookie.user.sub, { reason: "ttl" });
     return { session: undefined, setCookie: cleared };
   }
   if (config.sessionIdleTtl !== undefined && at - cookie.seen > config.sessionIdleTtl) {
-    log("session_expired", { reason: "idle" });
+    await logUser("session_expired", cookie.user.sub, { reason: "idle" });
     waitUntil(store.delete(cookie.sid).catch(() => undefined));
     return { session: undefined, setCookie: cleared };
   }
@@ -150,7 +188,7 @@ export async function resolveSession(
   if (at - cookie.chk >= config.sessionCheckInterval) {
     const outcome = await sharedCheck(rt, store, cookie, at);
     if (outcome.kind === "ended") {
-      log("session_revoked", { reason: outcome.reason });
+      await logUser("session_revoked", cookie.user.sub, { reason: outcome.reason });
       return { session: undefined, setCookie: cleared };
     }
     cookie = outcome.cookie;

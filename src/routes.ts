@@ -121,7 +121,7 @@ export function authRoutes(): Hono<AppEnv> {
   });
 
   routes.get("/jwks.json", (c) =>
-    c.json({ keys: [c.var.runtime.signer.publicJwk] }, 200, { "cache-control": "public, max-age=300" }),
+    c.json(c.var.runtime.jwks, 200, { "cache-control": "public, max-age=300" }),
   );
 
   routes.get("/health", async (c) => {

@@ -3,7 +3,8 @@
  * provider client (which caches discovery and JWKS). workerd forbids I/O and randomness at global
  * scope, so this happens lazily on the first request and is reused while the settings are unchanged.
  */
-import { AssertionSigner } from "./assertion";
+import { importJWK, type JWK } from "jose";
+import { AssertionSigner, publicJwk } from "./assertion";
 import { parseConfig, SETTING_NAMES, type Config } from "./config";
 import { importKeyring, type Keyring } from "./crypto";
 import type { Bindings } from "./env";
@@ -16,6 +17,8 @@ export interface Runtime {
   readonly keyring: Keyring;
   readonly oidc: OidcClient;
   readonly signer: AssertionSigner;
+  /** What `/_auth/jwks.json` serves: the signing key's public part, then the previous keys'. */
+  readonly jwks: { readonly keys: readonly JWK[] };
   /** Session checks in flight in this isolate, by session id: parallel requests share one. */
   readonly checks: Map<string, Promise<CheckOutcome>>;
 }
@@ -45,11 +48,19 @@ async function build(env: Bindings): Promise<Runtime> {
   } catch {
     throw new ConfigError(["ASSERTION_SIGNING_KEY: the key does not import; it must be a valid private JWK (EC P-256 or Ed25519)"]);
   }
+  const previous = config.assertionPreviousKeys.map(publicJwk);
+  for (const key of previous) {
+    // A key origins cannot import would break their verification of every assertion.
+    await importJWK(key, key.alg).catch(() => {
+      throw new ConfigError([`ASSERTION_PREVIOUS_PUBLIC_KEY: the key "${key.kid}" does not import; copy it unchanged from /_auth/jwks.json`]);
+    });
+  }
   return {
     config,
     keyring: await importKeyring(config.sessionSecrets),
     oidc: new OidcClient(config),
     signer,
+    jwks: { keys: [signer.publicJwk, ...previous] },
     checks: new Map(),
   };
 }

@@ -46,6 +46,11 @@ export interface SessionRecord {
   readonly idToken: string | undefined;
   readonly iat: number;
   readonly exp: number;
+  /**
+   * When the tokens were last refreshed (absent until the first refresh). A request whose cookie
+   * was checked before this takes these tokens instead of refreshing again.
+   */
+  readonly refreshedAt?: number;
 }
 
 /** Cloudflare KV refuses expirations shorter than this (seconds). */
@@ -107,7 +112,13 @@ function isSessionCookie(value: unknown): value is SessionCookie {
 function isSessionRecord(value: unknown): value is SessionRecord {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  return v.v === 1 && typeof v.sub === "string" && typeof v.accessToken === "string" && typeof v.exp === "number";
+  return (
+    v.v === 1 &&
+    typeof v.sub === "string" &&
+    typeof v.accessToken === "string" &&
+    typeof v.exp === "number" &&
+    (v.refreshedAt === undefined || typeof v.refreshedAt === "number")
+  );
 }
 
 export function newSessionId(): string {

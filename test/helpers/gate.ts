@@ -16,6 +16,13 @@ export interface GateOptions {
   scriptPath?: string;
   /** Also print the Worker's log lines to the test output (default: env GATE_LOGS=1). */
   echoLogs?: boolean;
+  /**
+   * A directory for SESSIONS: gates started with the same one share their KV (two isolates, or a
+   * restart with other settings). Default: in memory, this gate's own.
+   */
+  kvPersist?: string;
+  /** `host:port` of an HTTP proxy that receives every outbound request of the Worker (see faulty-proxy.ts). */
+  outboundProxy?: string;
 }
 
 export interface Gate {
@@ -82,6 +89,8 @@ export async function startGate(vars: Record<string, string>, options: GateOptio
     compatibilityDate,
     compatibilityFlags,
     kvNamespaces: ["SESSIONS"],
+    ...(options.kvPersist === undefined ? {} : { kvPersist: options.kvPersist }),
+    ...(options.outboundProxy === undefined ? {} : { outboundService: { external: { address: options.outboundProxy, http: {} } } }),
     bindings: vars,
     host: "127.0.0.1",
     port,

@@ -5,7 +5,7 @@
  */
 import { startOrigin } from "../../dev/origin.mjs";
 import { loginThroughProvider, startProvider } from "../../dev/provider.mjs";
-import { generateSecrets, startGate, type Gate, type TestSecrets } from "./gate.ts";
+import { generateSecrets, startGate, type Gate, type GateOptions, type TestSecrets } from "./gate.ts";
 import { HttpClient } from "./http.ts";
 import { freePort } from "./ports.ts";
 
@@ -25,6 +25,8 @@ export interface StackOptions {
   /** Options for the dev provider (pkce, accessTokenTTL, endSession, …). */
   provider?: Parameters<typeof startProvider>[0];
   clientAuth?: "client_secret_post" | "client_secret_basic";
+  /** Options for the gate (shared KV persistence, an outbound proxy). */
+  gate?: Omit<GateOptions, "port">;
 }
 
 type Provider = Awaited<ReturnType<typeof startProvider>>;
@@ -76,7 +78,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ORIGIN_URL: origin.url,
     ...options.vars,
   };
-  const gate = await startGate(vars, { port });
+  const gate = await startGate(vars, { ...options.gate, port });
 
   async function signIn(path = "/", login = "demo") {
     const client = new HttpClient();
