@@ -35,7 +35,7 @@ export default defineConfig({
         test: {
           name: "integration",
           environment: "node",
-          include: ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"],
           globalSetup: ["./test/helpers/global-setup.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
