@@ -8,8 +8,12 @@ import type { UserClaims } from "./session";
 
 /** The path as the origin will see it, and whether encoding tricks make its meaning ambiguous. */
 export interface CanonicalPath {
-  /** Percent-decoded path, for matching patterns. */
-  readonly decoded: string;
+  /**
+   * The path exactly as the origin receives it (`new URL()`'s percent-encoded form). Patterns are
+   * matched against this, not a decoded form: origins differ in whether they decode, so only the
+   * bytes they all receive give one answer (`/%73tatic/x` is not under `/static/`).
+   */
+  readonly path: string;
   /**
    * True when some origin could read the path differently from the gate: encoded slashes,
    * backslashes or percent signs, dot segments, `//`, `;` parameters, control characters, invalid
@@ -42,7 +46,7 @@ export function canonicalPath(pathname: string): CanonicalPath {
   try {
     decoded = decodeURIComponent(pathname);
   } catch {
-    return { decoded: pathname, ambiguous: true };
+    return { path: pathname, ambiguous: true };
   }
   const ambiguous =
     AMBIGUOUS_RAW.test(pathname) ||
@@ -51,21 +55,24 @@ export function canonicalPath(pathname: string): CanonicalPath {
     decoded.includes("//") ||
     LOOKALIKE.test(decoded) ||
     decoded.normalize("NFKC") !== decoded;
-  return { decoded, ambiguous };
+  return { path: pathname, ambiguous };
 }
 
 /**
  * `/static/*` matches `/static/` and everything below it (not `/staticfoo`, not `/static`);
- * a pattern without `*` matches exactly. Case-sensitive: on a case-insensitive origin `/STATIC/x`
- * is the same file, but it stays protected, which errs on the safe side.
+ * a pattern without `*` matches exactly. Both sides are in the form the origin receives: the
+ * pattern is percent-encoded like a URL path (`/файлы/*` → `/%D1%84%D0%B0%D0%B9%D0%BB%D1%8B/*`).
+ * Case-sensitive: on a case-insensitive origin `/STATIC/x` is the same file, but it stays
+ * protected, which errs on the safe side.
  */
 export function matchesPattern(path: string, pattern: string): boolean {
-  if (pattern.endsWith("*")) return path.startsWith(pattern.slice(0, -1));
-  return path === pattern;
+  const wildcard = pattern.endsWith("*");
+  const literal = new URL(wildcard ? pattern.slice(0, -1) : pattern, "http://pattern.invalid").pathname;
+  return wildcard ? path.startsWith(literal) : path === literal;
 }
 
 export function matchesAny(path: CanonicalPath, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => matchesPattern(path.decoded, pattern));
+  return patterns.some((pattern) => matchesPattern(path.path, pattern));
 }
 
 export function isPublicPath(path: CanonicalPath, config: Config): boolean {
