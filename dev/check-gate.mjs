@@ -1,0 +1,56 @@
+// The gate's own settings parser and provider client, for `npm run check` and `npm run setup`:
+// src/ is TypeScript for workerd, so it is bundled for Node with esbuild (shipped with wrangler)
+// into a temporary module and imported. The checks then run exactly the code the Worker runs.
+
+import { build } from 'esbuild';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * @typedef {object} GateModules
+ * @property {(settings: Record<string, string | undefined>) => any} parseConfig  src/config.ts
+ * @property {readonly string[]} SETTING_NAMES
+ * @property {new (problems: string[]) => Error & { problems: string[] }} ConfigError
+ * @property {new (config: any) => { provider(): Promise<{ as: Record<string, any>, usePkce: boolean, client: Record<string, any> }> }} OidcClient
+ * @property {(error: unknown) => string} describe
+ */
+
+/** @type {Promise<GateModules> | undefined} */
+let loaded;
+
+/** @returns {Promise<GateModules>} */
+export function loadGate() {
+  loaded ??= bundleAndImport();
+  return loaded;
+}
+
+async function bundleAndImport() {
+  const dir = await mkdtemp(join(tmpdir(), 'kontur-gate-check-'));
+  const outfile = join(dir, 'gate.mjs');
+  try {
+    await build({
+      stdin: {
+        contents: [
+          'export { parseConfig, SETTING_NAMES } from "./src/config.ts";',
+          'export { ConfigError } from "./src/errors.ts";',
+          'export { OidcClient, describe } from "./src/oidc.ts";',
+        ].join('\n'),
+        resolveDir: ROOT,
+        loader: 'ts',
+      },
+      outfile,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      logLevel: 'silent',
+    });
+    return await import(pathToFileURL(outfile).href);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
