@@ -25,9 +25,11 @@ export function privateCaching(response: Response): Response {
   return copy;
 }
 
-export function gateCookiePredicate(scope: CookieScope): (name: string) => boolean {
-  const session = sessionCookieName(scope);
-  return (name) => name === session || isPendingLoginCookie(scope, name);
+const BOTH_SPELLINGS: readonly CookieScope[] = [{ secure: true }, { secure: false }];
+
+/** The gate's cookies with or without `__Host-`, whatever this request's scheme: the origin sees neither. */
+export function gateCookiePredicate(): (name: string) => boolean {
+  return (name) => BOTH_SPELLINGS.some((scope) => name === sessionCookieName(scope) || isPendingLoginCookie(scope, name));
 }
 
 export const gate = createMiddleware<AppEnv>(async function gate(c) {
@@ -36,7 +38,7 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const url = new URL(request.url);
   const scope = cookieScope(url);
   const path = canonicalPath(url.pathname);
-  const headers = sanitizedHeaders(request.headers, url, gateCookiePredicate(scope));
+  const headers = sanitizedHeaders(request.headers, url, gateCookiePredicate());
   const upstream = upstreamUrl(url, config.originUrl);
 
   if (isPreflight(request)) return forward(request, upstream, headers, "shared");

@@ -11,6 +11,7 @@ import { generateSecrets, startGate, type Gate, type TestSecrets } from "../help
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../helpers/ports.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
+import { rawRequest, type RawAnswer } from "./raw-http.ts";
 
 export { NAVIGATE };
 export const CLIENT_ID = "kontur-gate-adversarial";
@@ -123,6 +124,18 @@ export class WatchedClient extends HttpClient {
     const bodyless = response.status === 204 || response.status === 304 || (init.method ?? "GET").toUpperCase() === "HEAD";
     return new Response(bodyless ? null : bytes, { status: response.status, headers: response.headers });
   }
+}
+
+/** rawRequest to the gate, with the answer handed to the secret scan like WatchedClient's. */
+export async function rawExchange(stack: HostileStack, head: string | Buffer, body?: Buffer): Promise<RawAnswer> {
+  const answer = await rawRequest(stack.gate.port, head, body);
+  const scan = activeScan();
+  for (const setCookie of answer.setCookie) {
+    const [name = "", value = ""] = (setCookie.split(";", 1)[0] ?? "").split(/=(.*)/s, 2);
+    if (isGateCookie(name.trim())) scan.add(`${name.trim()} cookie`, value.trim());
+  }
+  scan.addPage(`raw ${String(head).split("\r\n", 1)[0]!.slice(0, 100)}`, answer.body);
+  return answer;
 }
 
 export interface HostileStack {
