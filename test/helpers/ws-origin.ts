@@ -1,14 +1,16 @@
 /**
- * A WebSocket echo origin for the gate's WebSocket tests (dev/origin.mjs speaks plain HTTP only).
- * Every upgrade request is recorded with its headers, so a test can assert which identity reached
- * the origin or that nothing did. A connected socket first sends a `hello` message with the
- * identity headers it was opened with, then echoes every message back.
+ * A scripted origin for the WebSocket and caching tests (dev/origin.mjs speaks plain HTTP only and
+ * picks its own Cache-Control). Every request is recorded with its headers, so a test can assert
+ * which identity reached the origin or that nothing did.
+ * - WebSocket: a connected socket first sends a `hello` message with the identity headers it was
+ *   opened with, then echoes every message back.
+ * - Plain requests: `200 ok`, with the `Cache-Control` named by `?cache-control=` (none without it).
  */
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 
-export interface RecordedUpgrade {
+export interface RecordedRequest {
   /** Path and query as received. */
   url: string;
   headers: IncomingHttpHeaders;
@@ -17,19 +19,20 @@ export interface RecordedUpgrade {
 export interface WsOrigin {
   /** `http://127.0.0.1:<port>`: the gate's ORIGIN_URL. */
   url: string;
-  upgrades: RecordedUpgrade[];
-  /** Plain (non-upgrade) requests, answered 426. */
-  requests: RecordedUpgrade[];
+  upgrades: RecordedRequest[];
+  /** Plain (non-upgrade) requests. */
+  requests: RecordedRequest[];
   close(): Promise<void>;
 }
 
 export async function startWsOrigin(): Promise<WsOrigin> {
-  const upgrades: RecordedUpgrade[] = [];
-  const requests: RecordedUpgrade[] = [];
+  const upgrades: RecordedRequest[] = [];
+  const requests: RecordedRequest[] = [];
   const wss = new WebSocketServer({ noServer: true });
   const server = createServer((req, res) => {
     requests.push({ url: req.url ?? "/", headers: req.headers });
-    res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end("WebSocket only\n");
+    const cacheControl = new URL(req.url ?? "/", "http://origin.invalid").searchParams.get("cache-control");
+    res.writeHead(200, { "content-type": "text/plain", ...(cacheControl === null ? {} : { "cache-control": cacheControl }) }).end("ok\n");
   });
   server.on("upgrade", (req, socket, head) => {
     upgrades.push({ url: req.url ?? "/", headers: req.headers });
