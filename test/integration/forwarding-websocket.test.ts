@@ -57,7 +57,9 @@ describe("WebSockets: proxied for signed-in users, 401 for everyone else", () =>
   let wsUrl: string;
   beforeAll(async () => {
     wsOrigin = await startWsOrigin();
-    stack = await startStack({ vars: { ORIGIN_URL: wsOrigin.url, SESSION_CHECK_INTERVAL: "1" } });
+    stack = await startStack({
+      vars: { ORIGIN_URL: wsOrigin.url, SESSION_CHECK_INTERVAL: "1", ALLOWED_EMAILS: "demo@example.kontur.ru", PUBLIC_PATHS: "/public/*" },
+    });
     wsUrl = stack.gate.url.replace(/^http/, "ws");
   });
   afterAll(async () => {
@@ -92,6 +94,23 @@ describe("WebSockets: proxied for signed-in users, 401 for everyone else", () =>
     expect(hello.email).toBe("demo@example.kontur.ru");
     expect(setCookie.some((c) => c.startsWith("kg_session=") && !/Max-Age=0/.test(c))).toBe(true);
     expect(await echo(socket, "still open")).toBe("still open");
+    await close(socket);
+  });
+
+  it("a signed-in user the allow-lists refuse gets 403 on the upgrade; the origin sees nothing", async () => {
+    const { client } = await stack.signIn("/", "petrov");
+    const before = wsOrigin.upgrades.length;
+    const refused = await openSocket(`${wsUrl}/live`, { cookie: client.jar.header(new URL(stack.gate.url))! });
+    expect("status" in refused && refused.status).toBe(403);
+    expect(wsOrigin.upgrades.length).toBe(before);
+  });
+
+  it("an anonymous socket on a public path is proxied without identity, forged headers stripped", async () => {
+    const opened = await openSocket(`${wsUrl}/public/ticker`, { "x-forwarded-user": "admin", "x-forwarded-email": "admin@evil.example" });
+    expect("socket" in opened).toBe(true);
+    const { socket, hello } = opened as Opened;
+    expect(hello).toEqual({ user: null, email: null });
+    expect(await echo(socket, "tick")).toBe("tick");
     await close(socket);
   });
 
