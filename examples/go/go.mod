@@ -1,0 +1,3 @@
+module example.com/kontur-gate-origin
+
+go 1.19
