@@ -8,6 +8,7 @@ import { GateError } from "./errors";
 import { gate } from "./gate";
 import { log, logUser, requestRef, type LogEvent } from "./log";
 import { PAGE_HEADERS, errorPage, forbiddenPage, internalErrorPage, pickLang } from "./pages";
+import { safeReturnPath } from "./policy";
 import { loginPath, prefersHtml, withCookies } from "./request";
 import { authRoutes } from "./routes";
 import type { Runtime } from "./runtime";
@@ -40,7 +41,8 @@ async function gateErrorResponse(error: GateError, c: Context<AppEnv>): Promise<
   else await logUser(eventOf(error), sub, fields);
   const headers = new Headers({ "cache-control": "no-store" });
   if (error.options.retryAfter !== undefined) headers.set("retry-after", String(error.options.retryAfter));
-  const login = loginPath(config, error.options.returnTo ?? "/");
+  // Reduced as /_auth/login would reduce it: a 64 KB URL must not come back three times its size.
+  const login = loginPath(config, safeReturnPath(error.options.returnTo, url.origin));
   let response: Response;
   // Navigations that want a page get a login redirect before it comes to this; what is left
   // (scripts, API paths, form posts, WebSockets) is told in JSON where to send the user.
