@@ -1,0 +1,100 @@
+// Starting and stopping loopback HTTP servers for the development tools.
+
+import { createServer } from 'node:http';
+
+/**
+ * @typedef {object} Listening
+ * @property {number} port
+ * @property {import('node:http').Server[]} servers
+ * @property {() => Promise<void>} close  stops accepting and drops open (keep-alive) connections
+ */
+
+/**
+ * Listens with `handler` on a loopback host.
+ *
+ * `localhost` is bound on both 127.0.0.1 and ::1 (same port): clients differ in which address
+ * they try first (Node's fetch, workerd, Chromium), and a server on only one of them would be
+ * unreachable for some. ::1 is skipped silently when the machine has no IPv6 loopback.
+ *
+ * @param {import('node:http').RequestListener} handler
+ * @param {{ host?: string, port?: number }} [options]  port 0 picks a free port
+ * @returns {Promise<Listening>}
+ */
+export async function listen(handler, { host = '127.0.0.1', port = 0 } = {}) {
+  const addresses = host === 'localhost' ? ['127.0.0.1', '::1'] : [host];
+  /** @type {import('node:http').Server[]} */
+  const servers = [];
+  let actualPort = port;
+  try {
+    for (const [i, address] of addresses.entries()) {
+      const server = createServer(handler);
+      try {
+        await bind(server, address, actualPort);
+      } catch (error) {
+        const code = /** @type {NodeJS.ErrnoException} */ (error).code;
+        if (i > 0 && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) continue;
+        throw portError(error, host, actualPort);
+      }
+      servers.push(server);
+      actualPort = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+    }
+  } catch (error) {
+    await Promise.all(servers.map(stop));
+    throw error;
+  }
+  return {
+    port: actualPort,
+    servers,
+    close: async () => {
+      await Promise.all(servers.map(stop));
+    },
+  };
+}
+
+/** @param {import('node:http').Server} server @param {string} address @param {number} port */
+function bind(server, address, port) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve(undefined);
+    });
+  });
+}
+
+/** @param {import('node:http').Server} server */
+function stop(server) {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve(undefined);
+    server.close(() => resolve(undefined));
+    server.closeAllConnections();
+  });
+}
+
+/** Rewrites "address in use" into a message that says what to do. @param {unknown} error */
+function portError(error, /** @type {string} */ host, /** @type {number} */ port) {
+  const err = /** @type {NodeJS.ErrnoException} */ (error);
+  if (err.code === 'EADDRINUSE') {
+    const wrapped = new Error(`port ${port} on ${host} is already in use (stop whatever runs there or choose another port)`);
+    Object.assign(wrapped, { code: 'EADDRINUSE', cause: error });
+    return wrapped;
+  }
+  return err;
+}
+
+/**
+ * Reads a request body fully.
+ * @param {import('node:http').IncomingMessage} req
+ * @param {number} [limit] bytes; larger bodies reject
+ * @returns {Promise<Buffer>}
+ */
+export async function readBody(req, limit = Infinity) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
