@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorPage, escapeHtml, forbiddenPage, pickLang } from "../../src/pages";
+import { errorPage, escapeHtml, forbiddenPage, internalErrorPage, logoutConfirmPage, pickLang, signedOutPage } from "../../src/pages";
 
 describe("pages speak the visitor's language", () => {
   it.each([
@@ -28,5 +28,33 @@ describe("pages reflect nothing unescaped", () => {
     expect(page).toContain("<title>Вход не завершён</title>");
     expect(page).toContain('href="/_auth/login?rd=%2F"');
     expect(page).toContain("ref-2");
+  });
+});
+
+describe("every page is self-contained, in the visitor's language, with a next step", () => {
+  const pages = (lang: "ru" | "en") => ({
+    error: errorPage(lang, "provider_unavailable", "/reports", "ref-3"),
+    accessDenied: errorPage(lang, "access_denied", "/_auth/login?rd=%2F", "ref-4"),
+    forbidden: forbiddenPage(lang, "demo@example.kontur.ru", "/_auth/logout", "ref-5"),
+    signedOut: signedOutPage(lang, "/_auth/login?rd=%2F"),
+    internal: internalErrorPage(lang, "ref-6"),
+    confirm: logoutConfirmPage(lang, "/_auth/logout"),
+  });
+
+  it.each(["ru", "en"] as const)("%s: lang attribute, no scripts or external resources, not indexed, one action", (lang) => {
+    for (const [name, page] of Object.entries(pages(lang))) {
+      expect(page, name).toContain(`<html lang="${lang}">`);
+      expect(page, name).not.toMatch(/<(script|link|img|iframe)\b|https?:\/\//i);
+      expect(page, name).toContain('<meta name="robots" content="noindex">');
+      expect(page.match(/<(a class="button"|button)\b/g), name).toHaveLength(1);
+    }
+  });
+
+  it("Russian and English say different things", () => {
+    const ru = pages("ru");
+    const en = pages("en");
+    for (const name of Object.keys(ru) as (keyof typeof ru)[]) expect(ru[name], name).not.toBe(en[name]);
+    expect(ru.error).toContain("Сервис входа недоступен");
+    expect(en.error).toContain("Sign-in service unavailable");
   });
 });
