@@ -46,7 +46,7 @@ describe("every page is self-contained, in the visitor's language, with a next s
       expect(page, name).toContain(`<html lang="${lang}">`);
       expect(page, name).not.toMatch(/<(script|link|img|iframe)\b|https?:\/\//i);
       expect(page, name).toContain('<meta name="robots" content="noindex">');
-      expect(page.match(/<(a class="button"|button)\b/g), name).toHaveLength(1);
+      expect(page.match(/<a class="button"|<button\b/g), name).toHaveLength(1);
     }
   });
 
