@@ -308,7 +308,7 @@ export class OidcClient {
    */
   private async refreshedSignature(as: oauth.AuthorizationServer, response: Response): Promise<void> {
     try {
-      await oauth.validateApplicationLevelSignature(as, response, this.options());
+      await this.verifySignature(as, response);
     } catch (error) {
       if (!isTransient(error)) throw new RefreshError("identity_changed", `The refreshed id_token's signature does not verify (${describe(error)})`);
       log("provider_error", { step: "refresh_jwks", reason: describe(error), signature_checked: false });

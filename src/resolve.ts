@@ -206,7 +206,7 @@ export async function resolveSession(
 
 /** Creates the session after a successful login: the KV record first, then the cookie. */
 export async function createSession(
-  rt: Runtime,
+  rt: Pick<Runtime, "config" | "keyring">,
   kv: KVNamespace,
   scope: CookieScope,
   sid: string,

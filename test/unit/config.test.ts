@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig, parseDuration, parseList } from "../../src/config";
 import { ConfigError } from "../../src/errors";
-import { randomSecret, validSettings } from "./fixtures";
+import { randomSecret, signingJwk, validSettings } from "./fixtures";
 
 function problemsOf(run: () => unknown): string[] {
   try {
@@ -152,4 +152,47 @@ describe("config: value parsers", () => {
   it.each(["", "1.5h", "-5", "5w", "h", "1h30m"])("parseDuration(%j) is undefined", (raw) => expect(parseDuration(raw)).toBeUndefined());
 
   it("parseList drops blanks", () => expect(parseList(" a, ,b ,")).toEqual(["a", "b"]));
+});
+
+describe("config: OIDC_TIMEOUT and ASSERTION_PREVIOUS_PUBLIC_KEY", () => {
+  it("OIDC_TIMEOUT defaults to 5 seconds and takes 1 to 30", async () => {
+    expect(parseConfig(await validSettings()).oidcTimeout).toBe(5);
+    expect(parseConfig(await validSettings({ OIDC_TIMEOUT: "2s" })).oidcTimeout).toBe(2);
+  });
+
+  it.each([
+    ["0", "OIDC_TIMEOUT: must be at least 1 seconds"],
+    ["31", "OIDC_TIMEOUT: must be at most 30 seconds"],
+    ["soon", "OIDC_TIMEOUT: must be whole seconds"],
+  ])("OIDC_TIMEOUT=%s is refused", async (value, message) => {
+    const settings = await validSettings({ OIDC_TIMEOUT: value });
+    expect(problemsOf(() => parseConfig(settings)).join("\n")).toContain(message);
+  });
+
+  it("ASSERTION_PREVIOUS_PUBLIC_KEY is unset by default, and takes a public JWK or the JWK set /_auth/jwks.json shows", async () => {
+    expect(parseConfig(await validSettings()).assertionPreviousKeys).toEqual([]);
+    const { d: _d, ...publicKey } = await signingJwk();
+    const single = parseConfig(await validSettings({ ASSERTION_PREVIOUS_PUBLIC_KEY: JSON.stringify(publicKey) }));
+    expect(single.assertionPreviousKeys.map((key) => key.kid)).toEqual([publicKey.kid]);
+    const { d: _d2, ...another } = await signingJwk("OKP");
+    const set = parseConfig(await validSettings({ ASSERTION_PREVIOUS_PUBLIC_KEY: JSON.stringify({ keys: [publicKey, another] }) }));
+    expect(set.assertionPreviousKeys.map((key) => key.kid)).toEqual([publicKey.kid, another.kid]);
+  });
+
+  it("ASSERTION_PREVIOUS_PUBLIC_KEY refuses a private key (without echoing it), the signing key's kid, and anything else", async () => {
+    const settings = await validSettings();
+    const privateKey = await signingJwk();
+    const privateProblems = problemsOf(() => parseConfig({ ...settings, ASSERTION_PREVIOUS_PUBLIC_KEY: JSON.stringify(privateKey) })).join("\n");
+    expect(privateProblems).toContain('ASSERTION_PREVIOUS_PUBLIC_KEY: holds a private key ("d")');
+    expect(privateProblems).not.toContain(privateKey.d!);
+    const { d: _d, ...signingPublic } = JSON.parse(settings.ASSERTION_SIGNING_KEY!) as Record<string, unknown>;
+    expect(problemsOf(() => parseConfig({ ...settings, ASSERTION_PREVIOUS_PUBLIC_KEY: JSON.stringify(signingPublic) })).join()).toContain(
+      "has the kid of ASSERTION_SIGNING_KEY",
+    );
+    expect(problemsOf(() => parseConfig({ ...settings, ASSERTION_PREVIOUS_PUBLIC_KEY: "not json" })).join()).toContain("ASSERTION_PREVIOUS_PUBLIC_KEY: is not JSON");
+    expect(problemsOf(() => parseConfig({ ...settings, ASSERTION_PREVIOUS_PUBLIC_KEY: '{"keys":[]}' })).join()).toContain("must be a public JWK or a JWK set");
+    expect(problemsOf(() => parseConfig({ ...settings, ASSERTION_PREVIOUS_PUBLIC_KEY: '{"kty":"RSA","kid":"r","n":"x","e":"AQAB"}' })).join()).toContain(
+      "must be EC P-256 or OKP Ed25519 public keys",
+    );
+  });
 });
