@@ -7,7 +7,8 @@
 // Re-running keeps the existing secrets and settings (they become the defaults). `--rotate`
 // follows the rotation procedure: a new session key goes first in SESSION_SECRETS and the old ones
 // stay after it (remove them with `--prune-keys` once SESSION_TTL has passed); the assertion key is
-// replaced (origins fetch the new public key from /_auth/jwks.json by its new kid).
+// replaced by one with a new kid, and the old public key goes into ASSERTION_PREVIOUS_PUBLIC_KEY so
+// /_auth/jwks.json keeps publishing it (removed by `--prune-keys`, after ten minutes or more).
 //
 // Run `npm run setup -- --help` for the flags.
 
@@ -47,8 +48,10 @@ Answers (each one asked when not given; --yes asks nothing and keeps the current
   --kv-id ID                     an existing KV namespace id for SESSIONS
 
 Secrets:
-  --rotate                       new session key first in SESSION_SECRETS (old kept), new assertion key
-  --prune-keys                   keep only the first key of SESSION_SECRETS (after SESSION_TTL has passed)
+  --rotate                       new session key first in SESSION_SECRETS (old kept); new assertion key,
+                                 the old public key kept in ASSERTION_PREVIOUS_PUBLIC_KEY
+  --prune-keys                   keep only the first key of SESSION_SECRETS (after SESSION_TTL has
+                                 passed) and drop ASSERTION_PREVIOUS_PUBLIC_KEY
 
 Running wrangler:
   --run / --no-run               run the wrangler steps (default: when \`wrangler whoami\` says logged in)
@@ -232,12 +235,25 @@ export async function setup(argv) {
     keys.splice(1);
   }
   let assertionKey = existingSecrets.ASSERTION_SIGNING_KEY;
+  /** @type {Record<string, string>} set only when rotating or pruning; otherwise the var is kept as it is */
+  const previousKey = {};
   if (assertionKey === undefined || assertionKey === '' || flags.rotate) {
-    const rotated = assertionKey !== undefined && assertionKey !== '';
+    const old = assertionKey === undefined || assertionKey === '' ? undefined : publicJwk(assertionKey);
     assertionKey = JSON.stringify(await generateAssertionKey());
-    notes.push(rotated ? 'rotated ASSERTION_SIGNING_KEY (new kid; origins pick it up from /_auth/jwks.json)' : 'generated ASSERTION_SIGNING_KEY');
+    if (old === undefined) {
+      notes.push('generated ASSERTION_SIGNING_KEY');
+    } else {
+      // The gate keeps publishing the old public key, so assertions signed just before the
+      // deployment still verify at the origins.
+      previousKey.ASSERTION_PREVIOUS_PUBLIC_KEY = JSON.stringify({ keys: [old] });
+      notes.push(`rotated ASSERTION_SIGNING_KEY (new kid; the old public key "${old.kid}" stays in /_auth/jwks.json through ASSERTION_PREVIOUS_PUBLIC_KEY until --prune-keys)`);
+    }
   } else {
     notes.push('kept ASSERTION_SIGNING_KEY');
+  }
+  if (flags['prune-keys'] && !flags.rotate && facts.vars.ASSERTION_PREVIOUS_PUBLIC_KEY !== undefined) {
+    previousKey.ASSERTION_PREVIOUS_PUBLIC_KEY = '';
+    notes.push('removed ASSERTION_PREVIOUS_PUBLIC_KEY');
   }
   /** @type {Record<string, string>} */
   const secrets = { SESSION_SECRETS: keys.join(','), ASSERTION_SIGNING_KEY: assertionKey };
@@ -253,6 +269,7 @@ export async function setup(argv) {
     ORIGIN_URL: answers.originUrl,
     PUBLIC_PATHS: answers.publicPaths,
     API_PATHS: answers.apiPaths,
+    ...previousKey,
   };
   const routes = answers.hosts.map((host) => ({ pattern: `${host}/*`, zone: answers.zone ?? guessZone(host) }));
   const write = async (/** @type {string} */ id) => {
@@ -333,6 +350,12 @@ export async function setup(argv) {
     print('\nThe settings pass `npm run check` offline; run it without --offline to check the provider too.');
   }
   return { code, dir, redirectUris, ran: runSteps };
+}
+
+/** The public half of a private JWK (JSON), for ASSERTION_PREVIOUS_PUBLIC_KEY. @param {string} json */
+function publicJwk(json) {
+  const { d, ...rest } = JSON.parse(json);
+  return d === undefined ? undefined : rest;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -154,7 +154,7 @@ describe("npm run setup, non-interactive (every answer as a flag, for CI)", () =
     expect(after.match(/binding = "SESSIONS"/g)).toHaveLength(1);
   });
 
-  it("--rotate follows the rotation procedure: a new key first, the old one kept; --prune-keys drops the old ones", async () => {
+  it("--rotate follows the rotation procedures: a new session key first, the old one kept; a new assertion key, the old public key still published; --prune-keys drops the old ones", async () => {
     const dir = await newDir();
     expect((await setup(["--dir", dir, ...FLAGS])).code).toBe(0);
     const before = (await readSetup(dir)).secrets;
@@ -165,12 +165,21 @@ describe("npm run setup, non-interactive (every answer as a flag, for CI)", () =
     expect(keys).toHaveLength(2);
     expect(keys[1]).toBe(before.SESSION_SECRETS);
     expect(keys[0]).not.toBe(before.SESSION_SECRETS);
-    expect(JSON.parse(after.ASSERTION_SIGNING_KEY!).kid).not.toBe(JSON.parse(before.ASSERTION_SIGNING_KEY!).kid);
+    const oldKey = JSON.parse(before.ASSERTION_SIGNING_KEY!) as Record<string, string>;
+    expect(JSON.parse(after.ASSERTION_SIGNING_KEY!).kid).not.toBe(oldKey.kid);
     expect(after.OIDC_CLIENT_SECRET).toBe(before.OIDC_CLIENT_SECRET);
     expect(rotated.out).toContain("rotated SESSION_SECRETS");
+    // The old public key stays published (a var: public only) while origins may still see its assertions.
+    const { d, ...oldPublic } = oldKey;
+    expect(d).toEqual(expect.any(String));
+    const { facts } = await readSetup(dir);
+    expect(JSON.parse(facts.vars.ASSERTION_PREVIOUS_PUBLIC_KEY!)).toEqual({ keys: [oldPublic] });
 
-    expect((await setup(["--dir", dir, "--yes", "--no-run", "--prune-keys"])).code).toBe(0);
-    expect((await readSetup(dir)).secrets.SESSION_SECRETS).toBe(keys[0]);
+    const pruned = await setup(["--dir", dir, "--yes", "--no-run", "--prune-keys"]);
+    expect(pruned.code, pruned.out).toBe(0);
+    const afterPrune = await readSetup(dir);
+    expect(afterPrune.secrets.SESSION_SECRETS).toBe(keys[0]);
+    expect(afterPrune.facts.vars.ASSERTION_PREVIOUS_PUBLIC_KEY).toBeUndefined();
   });
 
   it("a setting the gate would refuse makes setup fail, naming it", async () => {

@@ -10,25 +10,25 @@ function captured(spy: { mock: { calls: unknown[][] } }): unknown[] {
 describe("log lines", () => {
   it("are one JSON object per call: event, outcome, the request's ray/method/path, then the fields", async () => {
     const out = vi.spyOn(console, "log").mockImplementation(() => undefined);
-    const request = new Request("https://site.example/reports/2026?secret=query", { headers: { "cf-ray": "8f0011-ARN" } });
+    const request = new Request("https://site.example/reports/2026?secret=query", { headers: { "cf-ray": "8f00110000000001-ARN" } });
     await withRequestLog(request, async () => {
       await Promise.resolve();
       log("login_started", { pkce: true });
     });
-    expect(captured(out)).toEqual([{ event: "login_started", outcome: "redirect", ray: "8f0011-ARN", method: "GET", path: "/reports/2026", pkce: true }]);
+    expect(captured(out)).toEqual([{ event: "login_started", outcome: "redirect", ray: "8f00110000000001-ARN", method: "GET", path: "/reports/2026", pkce: true }]);
   });
 
   it("keep the request context across awaits and apart between interleaved requests", async () => {
     const out = vi.spyOn(console, "log").mockImplementation(() => undefined);
     const handle = (ray: string, wait: number) =>
-      withRequestLog(new Request(`https://site.example/${ray}`, { headers: { "cf-ray": ray } }), async () => {
+      withRequestLog(new Request(`https://site.example/${ray}`, { headers: { "cf-ray": `8f0000000000000${ray}` } }), async () => {
         await new Promise((resolve) => setTimeout(resolve, wait));
         log("logout");
       });
     await Promise.all([handle("a", 20), handle("b", 0)]);
     expect(captured(out)).toEqual([
-      expect.objectContaining({ ray: "b", path: "/b" }),
-      expect.objectContaining({ ray: "a", path: "/a" }),
+      expect.objectContaining({ ray: "8f0000000000000b", path: "/b" }),
+      expect.objectContaining({ ray: "8f0000000000000a", path: "/a" }),
     ]);
   });
 
