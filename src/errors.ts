@@ -15,7 +15,8 @@ export type GateErrorCode =
   | "unauthenticated"
   | "forbidden"
   | "cross_site"
-  | "provider_unavailable";
+  | "provider_unavailable"
+  | "origin_unavailable";
 
 const STATUS: Record<GateErrorCode, number> = {
   bad_request: 400,
@@ -29,6 +30,7 @@ const STATUS: Record<GateErrorCode, number> = {
   forbidden: 403,
   cross_site: 403,
   provider_unavailable: 503,
+  origin_unavailable: 502,
 };
 
 export interface GateErrorOptions {

@@ -69,6 +69,7 @@ const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>>
     forbidden: ["Нет доступа", "У этой учётной записи нет доступа к сайту."],
     cross_site: ["Запрос отклонён", "Запрос пришёл с другого сайта и был отклонён."],
     provider_unavailable: ["Сервис входа недоступен", "Сервис входа Контура сейчас не отвечает. Попробуйте через минуту."],
+    origin_unavailable: ["Сайт недоступен", "Сайт сейчас не отвечает. Попробуйте через минуту."],
   },
   en: {
     bad_request: ["Bad request", "The request could not be processed."],
@@ -82,6 +83,7 @@ const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>>
     forbidden: ["Access denied", "This account has no access to this site."],
     cross_site: ["Request refused", "The request came from another site and was refused."],
     provider_unavailable: ["Sign-in service unavailable", "Kontur's sign-in service is not answering. Please try again in a minute."],
+    origin_unavailable: ["Site unavailable", "The site is not answering. Please try again in a minute."],
   },
 };
 

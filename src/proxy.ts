@@ -2,7 +2,11 @@
  * Forwarding to the origin and header hygiene. Whatever a client sends, the origin never sees an
  * identity header the gate did not set itself, nor the gate's own cookies.
  */
+import { GateError } from "./errors";
 import type { UserClaims } from "./session";
+
+/** Seconds a visitor is asked to wait when the origin does not answer. */
+const ORIGIN_RETRY_AFTER = 10;
 
 /** Identity headers of the contract; any client-supplied copy is removed from every request. */
 export const IDENTITY_HEADERS = [
@@ -104,5 +108,12 @@ export async function forward(request: Request, url: URL, headers: Headers, audi
   // supported `no-store` since compatibility date 2024-11-11.
   const init: RequestInit & { cache?: "no-store" } = { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" };
   if (audience === "personal") init.cache = "no-store";
-  return fetch(url, init);
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    // The origin refused or dropped the connection: a gateway error, not a bug of the gate.
+    throw new GateError("origin_unavailable", `The origin did not answer (${error instanceof Error ? error.name : "unknown error"})`, {
+      retryAfter: ORIGIN_RETRY_AFTER,
+    });
+  }
 }

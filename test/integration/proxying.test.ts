@@ -128,3 +128,23 @@ describe("forwarding: accounts without e-mail or with an access token for the or
     }
   });
 });
+
+describe("forwarding: an origin that does not answer", () => {
+  it("gives a clean 502 page with Retry-After, not an internal error", async () => {
+    const stack = await startStack();
+    try {
+      const { client } = await stack.signIn();
+      await stack.origin.close();
+      const page = await client.get(`${stack.gate.url}/down`, { ...NAVIGATE, "accept-language": "en" });
+      expect(page.status).toBe(502);
+      expect(page.headers.get("retry-after")).toBe("10");
+      expect(await page.text()).toContain("Site unavailable");
+      const api = await client.get(`${stack.gate.url}/down`, { accept: "application/json" });
+      expect(api.status).toBe(502);
+      expect(await api.json()).toMatchObject({ error: "origin_unavailable" });
+    } finally {
+      await stack.gate.close();
+      await stack.provider.close();
+    }
+  });
+});
