@@ -162,7 +162,9 @@ async function sendRaw(url: URL, method: string, headers: Headers, body: Request
   }
   const payload = body === null || body === undefined ? null : await bodyBytes(body);
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { method, headers: Object.fromEntries(headers) }, (incoming: IncomingMessage) => {
+    // A fresh connection per request: workerd may close one after answering without reading the body,
+    // and a pooled socket would then fail the next request with "socket hang up".
+    const request = httpRequest(url, { method, headers: Object.fromEntries(headers), agent: false }, (incoming: IncomingMessage) => {
       const responseHeaders = new Headers();
       for (let i = 0; i < incoming.rawHeaders.length; i += 2) responseHeaders.append(incoming.rawHeaders[i]!, incoming.rawHeaders[i + 1]!);
       const status = incoming.statusCode ?? 502;
