@@ -7,7 +7,8 @@ import type { Hono } from "hono";
 import { buildApp } from "./app";
 import type { AppEnv, Bindings } from "./env";
 import { ConfigError } from "./errors";
-import { log, withRequestLog } from "./log";
+import { log, requestRef, withRequestLog } from "./log";
+import { PAGE_HEADERS } from "./pages";
 import { runtimeFor, type Runtime } from "./runtime";
 
 const apps = new WeakMap<Runtime, Hono<AppEnv>>();
@@ -21,9 +22,10 @@ function misconfigured(request: Request, env: Bindings, error: ConfigError): Res
       { status: 503, headers: { "cache-control": "no-store" } },
     );
   }
-  return new Response(`${error.message}\n\nSee the configuration table in README.md.\n`, {
+  return new Response(`${error.message}\n\nSee the configuration table in README.md.\nReference: ${requestRef()}\n`, {
     status: 500,
-    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+    // The protections of every gate page (no caching, framing, sniffing or referrer), as plain text.
+    headers: { ...PAGE_HEADERS, "content-type": "text/plain; charset=utf-8" },
   });
 }
 

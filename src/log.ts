@@ -59,12 +59,19 @@ interface RequestContext {
 const current = new AsyncLocalStorage<RequestContext>();
 
 /**
+ * Cloudflare's ray id: 16 hex digits and the data centre. Anything else in `cf-ray` (a client's own
+ * header where no edge sets it, e.g. `wrangler dev`) is not echoed into pages and logs.
+ */
+const RAY_ID = /^[0-9a-f]{16}(-[A-Z]{3,4})?$/;
+
+/**
  * Runs `handle` with `request` as the context of every line logged until it settles, including
  * work it leaves to `waitUntil`.
  */
 export function withRequestLog<T>(request: Request, handle: () => T): T {
   const url = new URL(request.url);
-  const ray = request.headers.get("cf-ray") ?? crypto.randomUUID();
+  const given = request.headers.get("cf-ray");
+  const ray = given !== null && RAY_ID.test(given) ? given : crypto.randomUUID();
   return current.run({ ray, method: request.method, path: url.pathname }, handle);
 }
 

@@ -10,6 +10,7 @@ import {
   authorizeAt,
   expectRefused,
   expectSignedOut,
+  loggedRefusal,
   NAVIGATE,
   scanForSecrets,
   setsSession,
@@ -106,6 +107,7 @@ describe("callback: parameters spliced, stripped or swapped", () => {
 
   it("the same swap at a provider that skips PKCE checks: the nonce gives it away → 401", async () => {
     stack.provider.set({ ignorePkce: true });
+    const since = stack.gate.logs.length;
     const client = new WatchedClient();
     const first = await startLogin(stack, client, "/one");
     const second = await startLogin(stack, client, "/two");
@@ -113,7 +115,7 @@ describe("callback: parameters spliced, stripped or swapped", () => {
     const secondBack = await authorizeAt(second.authorizeUrl);
     const callback = await client.get(edited(firstBack, (p) => p.set("code", secondBack.searchParams.get("code")!)), NAVIGATE);
     expectRefused(stack, callback, 401);
-    expect(stack.gate.logs.at(-1)).toContain("nonce");
+    expect((await loggedRefusal(stack, since)).reason).toContain('"nonce" claim value');
   });
 
   it("a code injected from the attacker's own login into the victim's callback → 401", async () => {

@@ -221,6 +221,22 @@ export async function expectSignedOut(stack: HostileStack, client: HttpClient): 
   expect(stack.origin.requests).toEqual([]);
 }
 
+/**
+ * The first refusal the gate logged after line `since` (its `code` and `reason`). Miniflare hands
+ * log lines over asynchronously, so this waits for it a little.
+ */
+export async function loggedRefusal(stack: HostileStack, since: number): Promise<{ code: string; reason: string }> {
+  let found: { code: string; reason: string } | undefined;
+  await expect
+    .poll(() => {
+      const line = stack.gate.logs.slice(since).find((entry) => entry.includes('"code":'));
+      found = line === undefined ? undefined : (JSON.parse(line.replace(/^\w+: /, "")) as { code: string; reason: string });
+      return found;
+    })
+    .toBeDefined();
+  return found!;
+}
+
 export interface LoginAttempt {
   client: WatchedClient;
   /** The gate's redirect to the provider. */

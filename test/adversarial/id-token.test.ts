@@ -11,6 +11,7 @@ import {
   attemptLogin,
   expectRefused,
   expectSignedOut,
+  loggedRefusal,
   NAVIGATE,
   scanForSecrets,
   setsSession,
@@ -112,13 +113,14 @@ describe("id_token: a provider that lies in the id_token gets nobody signed in",
 
   it.each(refusedCases)("$name → 401, no session, the origin sees nothing", async ({ scenario, reason }) => {
     stack.provider.set(typeof scenario === "function" ? scenario(stack) : scenario);
+    const since = stack.gate.logs.length;
     const { client, callback } = await attemptLogin(stack);
     expectRefused(stack, callback, 401);
     // The token request was made and its answer refused: the refusal is the id_token's.
     expect(stack.provider.requestsTo("token")).toHaveLength(1);
     // The pending login is spent: the same callback cannot be tried again.
     expect(callback.headers.getSetCookie().some((c) => /^kg_login_[^=]+=;.*Max-Age=0/.test(c))).toBe(true);
-    const logged = JSON.parse(stack.gate.logs.at(-1)!.replace(/^\w+: /, "")) as { code: string; reason: string };
+    const logged = await loggedRefusal(stack, since);
     expect(logged.code).toBe("login_rejected");
     expect(logged.reason).toContain(reason);
     await expectSignedOut(stack, client);
