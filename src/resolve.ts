@@ -169,27 +169,28 @@ export async function resolveSession(
 ): Promise<Resolved> {
   if (rawCookie === undefined) return { session: undefined, setCookie: undefined };
   const { config } = rt;
-  const cleared = clearCookie(scope, SESSION_COOKIE);
+  // Built only when a session ends: serializing a cookie is not free, and most requests keep theirs.
+  const cleared = (): string => clearCookie(scope, SESSION_COOKIE);
   const opened = await openSessionCookie(rt.keyring, rawCookie);
-  if (opened === undefined) return { session: undefined, setCookie: cleared };
+  if (opened === undefined) return { session: undefined, setCookie: cleared() };
   const at = now();
   const store = new SessionStore(kv, rt.keyring);
   let cookie = opened.cookie;
   if (at >= cookie.exp) {
     await logUser("session_expired", cookie.user.sub, { reason: "ttl" });
-    return { session: undefined, setCookie: cleared };
+    return { session: undefined, setCookie: cleared() };
   }
   if (config.sessionIdleTtl !== undefined && at - cookie.seen > config.sessionIdleTtl) {
     await logUser("session_expired", cookie.user.sub, { reason: "idle" });
     waitUntil(store.delete(cookie.sid).catch(() => undefined));
-    return { session: undefined, setCookie: cleared };
+    return { session: undefined, setCookie: cleared() };
   }
   let reissue = !opened.current;
   if (at - cookie.chk >= config.sessionCheckInterval) {
     const outcome = await sharedCheck(rt, store, cookie, at);
     if (outcome.kind === "ended") {
       await logUser("session_revoked", cookie.user.sub, { reason: outcome.reason });
-      return { session: undefined, setCookie: cleared };
+      return { session: undefined, setCookie: cleared() };
     }
     cookie = outcome.cookie;
     reissue = true;
