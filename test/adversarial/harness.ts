@@ -32,21 +32,23 @@ const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*\.?/;
 export class SecretScan {
   private readonly secrets = new Map<string, string>();
   private readonly logSources: { name: string; lines: string[] }[] = [];
-  private readonly providers: HostileProvider[] = [];
+  private readonly providers: Pick<HostileProvider, "secrets">[] = [];
   private readonly pages: { url: string; body: string }[] = [];
 
   add(label: string, value: string | undefined): void {
     if (value !== undefined && value.length >= MIN_SECRET_LENGTH) this.secrets.set(value, label);
   }
 
-  addGate(name: string, gate: Gate, secrets: TestSecrets): void {
-    this.logSources.push({ name, lines: gate.logs });
+  /** A gate's log (scanned as it grows) and the secrets it was configured with. */
+  addGate(name: string, logs: string[], secrets: TestSecrets): void {
+    this.logSources.push({ name, lines: logs });
     this.add("OIDC_CLIENT_SECRET", secrets.OIDC_CLIENT_SECRET);
     for (const key of secrets.SESSION_SECRETS.split(",")) this.add("SESSION_SECRETS key", key.trim());
     this.add("ASSERTION_SIGNING_KEY d", (JSON.parse(secrets.ASSERTION_SIGNING_KEY) as { d: string }).d);
   }
 
-  addProvider(provider: HostileProvider): void {
+  /** Everything the provider issues, now and later. */
+  addProvider(provider: Pick<HostileProvider, "secrets">): void {
     this.providers.push(provider);
   }
 
@@ -178,7 +180,7 @@ export async function startHostileStack(options: HostileStackOptions = {}): Prom
     ...options.vars,
   };
   const gate = await startGate(vars, { port });
-  scan.addGate(`gate ${gateUrl}`, gate, secrets);
+  scan.addGate(`gate ${gateUrl}`, gate.logs, secrets);
   scan.addProvider(provider);
   return {
     gate,
