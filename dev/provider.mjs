@@ -150,150 +150,172 @@ export async function startProvider(options = {}) {
   };
   const server = await listen((req, res) => handler(req, res), { host: 'localhost', port });
   const issuer = `http://localhost:${server.port}`;
+  try {
+    return await configure(issuer);
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
 
-  const provider = new Provider(issuer, {
-    adapter: store.adapter,
-    clients: [], // all clients live in the adapter so addClient() can add or replace them later
-    clientAuthMethods: ['client_secret_post', 'client_secret_basic'],
-    responseTypes: ['code'],
-    scopes: ['openid', 'profile', 'email', 'phone', 'offline_access'],
-    claims: SCOPE_CLAIMS,
-    conformIdTokenClaims: false, // Kontur puts profile/email claims into the id_token
-    allowOmittingSingleRegisteredRedirectUri: false, // Kontur requires redirect_uri
-    findAccount: accounts.findAccount,
-    jwks,
-    cookies: { keys: cookieKeys },
-    routes: ROUTES,
-    pkce: { required: () => pkce === 'required' },
-    // Kontur: nonce is mandatory with `openid`. Checked as an "extra parameter" validator, the one
-    // hook oidc-provider runs on every authorization request after the client and redirect_uri are
-    // known; allow_redirect=false makes it an error page, not a redirect back to the client.
-    extraParams: {
-      nonce(/** @type {any} */ ctx, /** @type {unknown} */ value) {
-        const scopes = String(ctx.oidc.params.scope ?? '').split(' ');
-        if (scopes.includes('openid') && !value) {
-          const error = new errors.InvalidRequest('nonce is required when the openid scope is requested');
-          error.allow_redirect = false;
-          throw error;
-        }
-      },
-    },
-    rotateRefreshToken: true, // one-time refresh tokens: each refresh returns a new one; reuse → invalid_grant
-    issueRefreshToken: async (/** @type {any} */ _ctx, /** @type {any} */ client, /** @type {any} */ code) =>
-      client.grantTypeAllowed('refresh_token')
-      && (alwaysIssueRefreshToken || code.scopes.has('offline_access')),
-    // IdentityServer's tokens do not die with the login cookie; logging out at the provider does
-    // not revoke them either.
-    expiresWithSession: async () => false,
-    ttl: {
-      AccessToken: accessTokenTTL,
-      AuthorizationCode: codeTTL,
-      IdToken: idTokenTTL,
-      RefreshToken: refreshTokenTTL,
-      Interaction: 3600,
-      Session: 14 * 24 * 3600,
-      Grant: 14 * 24 * 3600,
-    },
-    revokeGrantPolicy: (/** @type {any} */ ctx) => {
-      if (keepOnReuse()) return false;
-      // oidc-provider's default: revoking an access token does not end the whole grant
-      return !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken);
-    },
-    clientBasedCORS: () => false, // the gate talks to the provider server-to-server only
-    renderError: async (/** @type {any} */ ctx, /** @type {Record<string, unknown>} */ out) => {
-      ctx.type = 'html';
-      ctx.body = errorPage(out);
-    },
-    features: {
-      devInteractions: { enabled: false },
-      pushedAuthorizationRequests: { enabled: false }, // Kontur has no PAR
-      dPoP: { enabled: false }, // nor DPoP
-      revocation: {
-        enabled: true,
-        allowedPolicy: async (/** @type {any} */ _ctx, /** @type {any} */ client, /** @type {any} */ token) =>
-          token.clientId === client.clientId,
-      },
-      rpInitiatedLogout: {
-        enabled: endSession,
-        logoutSource: async (/** @type {any} */ ctx, /** @type {string} */ form) => {
-          ctx.type = 'html';
-          ctx.body = logoutPage(form);
-        },
-        postLogoutSuccessSource: async (/** @type {any} */ ctx) => {
-          ctx.type = 'html';
-          ctx.body = loggedOutPage();
+  /** Builds the oidc-provider instance on the bound port and returns the running provider. */
+  async function configure(/** @type {string} */ issuer) {
+    const provider = new Provider(issuer, {
+      adapter: store.adapter,
+      clients: [], // all clients live in the adapter so addClient() can add or replace them later
+      clientAuthMethods: ['client_secret_post', 'client_secret_basic'],
+      responseTypes: ['code'],
+      scopes: ['openid', 'profile', 'email', 'phone', 'offline_access'],
+      claims: SCOPE_CLAIMS,
+      conformIdTokenClaims: false, // Kontur puts profile/email claims into the id_token
+      allowOmittingSingleRegisteredRedirectUri: false, // Kontur requires redirect_uri
+      findAccount: accounts.findAccount,
+      jwks,
+      cookies: { keys: cookieKeys },
+      routes: ROUTES,
+      pkce: { required: () => pkce === 'required' },
+      // Kontur: nonce is mandatory with `openid`. Checked as an "extra parameter" validator, the one
+      // hook oidc-provider runs on every authorization request after the client and redirect_uri are
+      // known; allow_redirect=false makes it an error page, not a redirect back to the client.
+      extraParams: {
+        nonce(/** @type {any} */ ctx, /** @type {unknown} */ value) {
+          const scopes = String(ctx.oidc.params.scope ?? '').split(' ');
+          if (scopes.includes('openid') && !value) {
+            const error = new errors.InvalidRequest('nonce is required when the openid scope is requested');
+            error.allow_redirect = false;
+            throw error;
+          }
         },
       },
-    },
-  });
+      rotateRefreshToken: true, // one-time refresh tokens: each refresh returns a new one; reuse → invalid_grant
+      issueRefreshToken: async (/** @type {any} */ _ctx, /** @type {any} */ client, /** @type {any} */ code) =>
+        client.grantTypeAllowed('refresh_token')
+        && (alwaysIssueRefreshToken || code.scopes.has('offline_access')),
+      // IdentityServer's tokens do not die with the login cookie; logging out at the provider does
+      // not revoke them either.
+      expiresWithSession: async () => false,
+      ttl: {
+        AccessToken: accessTokenTTL,
+        AuthorizationCode: codeTTL,
+        IdToken: idTokenTTL,
+        RefreshToken: refreshTokenTTL,
+        Interaction: 3600,
+        Session: 14 * 24 * 3600,
+        Grant: 14 * 24 * 3600,
+      },
+      revokeGrantPolicy: (/** @type {any} */ ctx) => {
+        if (keepOnReuse()) return false;
+        // oidc-provider's default: revoking an access token does not end the whole grant
+        return !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken);
+      },
+      clientBasedCORS: () => false, // the gate talks to the provider server-to-server only
+      renderError: async (/** @type {any} */ ctx, /** @type {Record<string, unknown>} */ out) => {
+        ctx.type = 'html';
+        ctx.body = errorPage(out);
+      },
+      features: {
+        devInteractions: { enabled: false },
+        pushedAuthorizationRequests: { enabled: false }, // Kontur has no PAR
+        dPoP: { enabled: false }, // nor DPoP
+        revocation: {
+          enabled: true,
+          allowedPolicy: async (/** @type {any} */ _ctx, /** @type {any} */ client, /** @type {any} */ token) =>
+            token.clientId === client.clientId,
+        },
+        rpInitiatedLogout: {
+          enabled: endSession,
+          logoutSource: async (/** @type {any} */ ctx, /** @type {string} */ form) => {
+            ctx.type = 'html';
+            ctx.body = logoutPage(form);
+          },
+          postLogoutSuccessSource: async (/** @type {any} */ ctx) => {
+            ctx.type = 'html';
+            ctx.body = loggedOutPage();
+          },
+        },
+      },
+    });
 
-  provider.on('grant.success', (/** @type {any} */ ctx) => countTokenRequest(ctx));
-  provider.on('grant.error', (/** @type {any} */ ctx, /** @type {any} */ error) => {
-    countTokenRequest(ctx);
-    if (error?.error_detail === 'refresh token already used') stats.refreshReuse += 1;
-  });
-  provider.on('server_error', (/** @type {any} */ ctx, /** @type {unknown} */ error) => {
-    log(`provider: server error on ${ctx.method} ${ctx.path}`, error);
-  });
+    provider.on('grant.success', (/** @type {any} */ ctx) => countTokenRequest(ctx));
+    provider.on('grant.error', (/** @type {any} */ ctx, /** @type {any} */ error) => {
+      countTokenRequest(ctx);
+      if (error?.error_detail === 'refresh token already used') stats.refreshReuse += 1;
+    });
+    provider.on('server_error', (/** @type {any} */ ctx, /** @type {unknown} */ error) => {
+      log(`provider: server error on ${ctx.method} ${ctx.path}`, error);
+    });
 
-  /** @param {any} ctx */
-  function countTokenRequest(ctx) {
-    const grantType = ctx.oidc?.params?.grant_type;
-    if (typeof grantType === 'string') {
-      stats.tokenRequests[grantType] = (stats.tokenRequests[grantType] ?? 0) + 1;
+    /** @param {any} ctx */
+    function countTokenRequest(ctx) {
+      const grantType = ctx.oidc?.params?.grant_type;
+      if (typeof grantType === 'string') {
+        stats.tokenRequests[grantType] = (stats.tokenRequests[grantType] ?? 0) + 1;
+      }
     }
-  }
 
-  provider.use(interactionRoutes(provider, accounts, { stats, hint: loginHint }));
-  provider.use(addConsentForOfflineAccess);
-  if (pkce === 'reject') provider.use(rejectPkce);
+    provider.use(interactionRoutes(provider, accounts, { stats, hint: loginHint }));
+    provider.use(addConsentForOfflineAccess);
+    if (pkce === 'reject') provider.use(rejectPkce);
 
-  /**
-   * Registers (or replaces) a client. Useful when the gate's port, hence its redirect_uri, is
-   * only known after the provider started.
-   * @param {ClientOptions} client
-   */
-  async function addClient(client) {
-    const metadata = clientMetadata(client);
-    await store.adapter('Client').upsert(metadata.client_id, metadata);
-    // Validate now, so a bad client fails here rather than on the first login.
-    await provider.Client.find(metadata.client_id);
-    return metadata;
-  }
+    /** @type {ReturnType<typeof clientMetadata>[]} */
+    const registered = [];
 
-  const registered = [];
-  for (const client of clients) registered.push(await addClient(client));
-
-  handler = provider.callback();
-
-  return {
-    issuer,
-    port: server.port,
-    stats,
-    /** the registered clients' metadata (client_id, client_secret, redirect_uris, ...) */
-    clients: registered,
-    addClient,
-    /** the demo users (login, password, claims) */
-    users: () => accounts.list(),
     /**
-     * Deletes a user (by login or sub): their next refresh gets invalid_grant, as when a Kontur
-     * account is deleted or consent is withdrawn.
+     * Registers (or replaces) a client. Useful when the gate's port, hence its redirect_uri, is
+     * only known after the provider started.
+     * @param {ClientOptions} client
      */
-    removeUser: (/** @type {string} */ loginOrSub) => accounts.remove(loginOrSub),
-    /** the underlying oidc-provider instance, for anything not covered here */
-    provider,
-    /** Resets the counters in `stats`. */
-    resetStats() {
-      // in place, so references a test holds stay live
-      for (const grantType of Object.keys(stats.tokenRequests)) stats.tokenRequests[grantType] = 0;
-      stats.refreshReuse = 0;
-      stats.logins = 0;
-    },
-    async close() {
-      await server.close();
-      store.clear();
-    },
-  };
+    async function addClient(client) {
+      const metadata = clientMetadata(client);
+      const clients = store.adapter('Client');
+      const previous = await clients.find(metadata.client_id);
+      await clients.upsert(metadata.client_id, metadata);
+      try {
+        // Validate now, so a bad client fails here rather than on the first login.
+        await provider.Client.find(metadata.client_id);
+      } catch (error) {
+        if (previous) await clients.upsert(metadata.client_id, previous);
+        else await clients.destroy(metadata.client_id);
+        throw error;
+      }
+      const index = registered.findIndex((c) => c.client_id === metadata.client_id);
+      if (index === -1) registered.push(metadata);
+      else registered[index] = metadata;
+      return metadata;
+    }
+
+    for (const client of clients) await addClient(client);
+
+    handler = provider.callback();
+
+    return {
+      issuer,
+      port: server.port,
+      stats,
+      /** the registered clients' metadata (client_id, client_secret, redirect_uris, ...) */
+      clients: registered,
+      addClient,
+      /** the demo users (login, password, claims) */
+      users: () => accounts.list(),
+      /**
+       * Deletes a user (by login or sub): their next refresh gets invalid_grant, as when a Kontur
+       * account is deleted or consent is withdrawn.
+       */
+      removeUser: (/** @type {string} */ loginOrSub) => accounts.remove(loginOrSub),
+      /** the underlying oidc-provider instance, for anything not covered here */
+      provider,
+      /** Resets the counters in `stats`. */
+      resetStats() {
+        // in place, so references a test holds stay live
+        for (const grantType of Object.keys(stats.tokenRequests)) stats.tokenRequests[grantType] = 0;
+        stats.refreshReuse = 0;
+        stats.logins = 0;
+      },
+      async close() {
+        await server.close();
+        store.clear();
+      },
+    };
+  }
 }
 
 /**
