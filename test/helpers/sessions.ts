@@ -30,7 +30,8 @@ export async function startSessionStack(options: Omit<StackOptions, "gate"> = {}
   const gateOptions = { kvPersist, outboundProxy: proxy.address };
   const stack = await startStack({ ...options, gate: gateOptions });
   proxy.watch(stack.provider.issuer);
-  const extra: Gate[] = [];
+  /** Every gate started, and whether it is still running (Miniflare refuses a second dispose). */
+  const running = new Set<Gate>([stack.gate]);
   let current = stack.gate;
   return {
     ...stack,
@@ -40,21 +41,23 @@ export async function startSessionStack(options: Omit<StackOptions, "gate"> = {}
     },
     async twin(vars = {}) {
       const gate = await startGate({ ...stack.vars, ...vars }, gateOptions);
-      extra.push(gate);
+      running.add(gate);
       return gate;
     },
     async restart(vars) {
+      running.delete(current);
       await current.close();
       current = await startGate({ ...stack.vars, ...vars }, { ...gateOptions, port: stack.gate.port });
-      extra.push(current);
+      running.add(current);
       return current;
     },
     async sessionKeys() {
       return (await current.kv.list({ prefix: "session:" })).keys.map((key) => key.name);
     },
     async close() {
-      for (const gate of extra) await gate.close().catch(() => undefined);
-      await stack.close().catch(() => undefined);
+      for (const gate of running) await gate.close();
+      await stack.origin.close();
+      await stack.provider.close();
       await proxy.close();
       await rm(kvPersist, { recursive: true, force: true });
     },

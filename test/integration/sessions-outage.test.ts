@@ -152,7 +152,11 @@ describe("new logins while the provider fails: a clear page, never a hang or a 5
     const callback = await client.get(callbackUrl, NAVIGATE);
     expect(callback.status).toBe(503);
     expect(callback.headers.get("retry-after")).toBe("30");
-    expect(await callback.text()).toContain("Сервис входа недоступен");
+    const page = await callback.text();
+    expect(page).toContain("Сервис входа недоступен");
+    // "Try again" starts a new login for the same page: the spent code is not offered again.
+    expect(page).toContain(`href="/_auth/login?rd=${encodeURIComponent(path)}"`);
+    expect(page).not.toContain(new URL(callbackUrl).searchParams.get("code")!);
     expect(client.jar.get("127.0.0.1", "kg_session")).toBeUndefined();
     expect(stack.originRequests(path)).toEqual([]);
 
