@@ -76,6 +76,15 @@ describe("spoofed identity headers never reach the origin", () => {
     expect(stack.origin.requests).toEqual([]);
   });
 
+  it.each(["GoogleHC/1.0", "kube-probe/1.29", "ELB-HealthChecker/2.0"])(
+    "a health-check User-Agent (%s) on a protected path is still refused (oauth2-proxy GHSA-5hvv-m4w4-gf6v)",
+    async (agent) => {
+      const answer = await rawExchange(stack, getHead(stack.gate.port, "/private", "Accept: application/json", `User-Agent: ${agent}`));
+      expect(answer.status).toBe(401);
+      expect(stack.origin.requests).toEqual([]);
+    },
+  );
+
   it("X-Forwarded-Uri / X-Original-URL / X-Rewrite-URL naming a public path do not make a protected path public", async () => {
     const answer = await rawExchange(
       stack,

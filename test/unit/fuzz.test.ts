@@ -76,6 +76,16 @@ describe("the cookie opener never throws and never opens what it did not seal", 
     );
   });
 
+  it("seal(): the same value sealed twice never gives the same text (a fresh IV each time; mod_auth_openidc CVE-2021-32791)", async () => {
+    const keys = await keyring();
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue(), async (value) => {
+        expect(await seal(keys, "kg_session", value)).not.toBe(await seal(keys, "kg_session", value));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it("open(): a value sealed for one purpose never opens for another", async () => {
     const keys = await keyring();
     await fc.assert(
