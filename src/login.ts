@@ -72,6 +72,17 @@ function pendingNames(scope: CookieScope, cookieHeader: string): string[] {
     .sort();
 }
 
+/**
+ * The new cookie's age stamp in milliseconds, later than every pending login the browser holds:
+ * workerd's clock stands still within a request and two logins can share a millisecond, yet the
+ * names must sort by age for the cap to drop the oldest.
+ */
+function nextStamp(scope: CookieScope, existing: readonly string[]): number {
+  const prefix = cookieName(scope, PREFIX);
+  const newest = Math.max(0, ...existing.map((name) => parseInt(name.slice(prefix.length).split("_", 1)[0] ?? "", 36) || 0));
+  return Math.max(Date.now(), newest + 1);
+}
+
 /** Set-Cookie headers that store a new pending login and drop the oldest beyond the cap. */
 export async function storePendingLogin(
   keyring: Keyring,
@@ -84,8 +95,7 @@ export async function storePendingLogin(
   const sealed = await seal(keyring, purpose(login.state), login);
   return [
     ...dropped.map((name) => clearCookie(scope, baseOf(scope, name))),
-    // Milliseconds, not `iat`'s seconds: logins started in the same second must still sort by age.
-    serializeCookie(scope, baseName(login.state, Date.now()), sealed, PENDING_LOGIN_TTL),
+    serializeCookie(scope, baseName(login.state, nextStamp(scope, existing)), sealed, PENDING_LOGIN_TTL),
   ];
 }
 
