@@ -151,10 +151,10 @@ describe("error pages: headers, no echo, no stack, a reference that leads to the
       name: "insecure_transport: plain http to a public host name",
       status: 400,
       open: async () => {
-        const answer = await rawExchange(
-          stack,
-          [`GET /private?${q} HTTP/1.1`, "Host: evil.example", "Accept: text/html", "Sec-Fetch-Mode: navigate", "Accept-Language: en", `X-Marker: ${MARK}`, `cf-ray: ${MARK}`].join("\r\n"),
-        );
+        const answer = await rawExchange(stack, {
+          target: `/private?${q}`,
+          headers: { host: "evil.example", accept: "text/html", "sec-fetch-mode": "navigate", "accept-language": "en", "x-marker": MARK, "cf-ray": MARK },
+        });
         return { status: answer.status, header: (name) => answer.headers[name] ?? null, body: answer.body };
       },
     },

@@ -11,7 +11,7 @@ import { generateSecrets, startGate, type Gate, type TestSecrets } from "../help
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../helpers/ports.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { rawRequest, type RawAnswer } from "./raw-http.ts";
+import { rawRequest, type RawResponse } from "../helpers/raw-http.ts";
 
 export { NAVIGATE };
 export const CLIENT_ID = "kontur-gate-adversarial";
@@ -128,15 +128,25 @@ export class WatchedClient extends HttpClient {
   }
 }
 
+/** A request written byte for byte (see test/helpers/raw-http.ts): for what no HTTP client sends. */
+export interface RawExchange {
+  method?: string;
+  /** Any bytes but CR, LF and space. */
+  target: string | Buffer;
+  /** Sent as given, each spelling its own line; `Host` only when named here. */
+  headers?: Record<string, string>;
+  body?: string;
+}
+
 /** rawRequest to the gate, with the answer handed to the secret scan like WatchedClient's. */
-export async function rawExchange(stack: HostileStack, head: string | Buffer, body?: Buffer): Promise<RawAnswer> {
-  const answer = await rawRequest(stack.gate.port, head, body);
+export async function rawExchange(stack: HostileStack, { method = "GET", target, headers = {}, body = "" }: RawExchange): Promise<RawResponse> {
+  const answer = await rawRequest(stack.gate.url, target, headers, method, body);
   const scan = activeScan();
   for (const setCookie of answer.setCookie) {
     const [name = "", value = ""] = (setCookie.split(";", 1)[0] ?? "").split(/=(.*)/s, 2);
     if (isGateCookie(name.trim())) scan.add(`${name.trim()} cookie`, value.trim());
   }
-  scan.addPage(`raw ${String(head).split("\r\n", 1)[0]!.slice(0, 100)}`, answer.body);
+  scan.addPage(`raw ${method} ${String(target).slice(0, 100)}`, answer.body);
   return answer;
 }
 

@@ -10,12 +10,12 @@ import {
   NAVIGATE,
   rawExchange,
   scanForSecrets,
+  type RawExchange,
   signIn,
   startHostileStack,
   WatchedClient,
   type HostileStack,
 } from "./harness.ts";
-import { getHead } from "./raw-http.ts";
 
 scanForSecrets();
 
@@ -46,8 +46,9 @@ describe("spoofed identity headers never reach the origin", () => {
   beforeEach(() => stack.reset());
 
   /** One request carrying every spelling of `name` at once (a raw request: clients merge them). */
-  function spoofing(path: string, name: string, ...extra: string[]) {
-    return rawExchange(stack, getHead(stack.gate.port, path, "Accept: application/json", ...spellings(name).map((n, i) => `${n}: ${SPOOFED}-${i}`), ...extra));
+  function spoofing(target: string, name: string, extra: Record<string, string> = {}) {
+    const spoofed = Object.fromEntries(spellings(name).map((n, i) => [n, `${SPOOFED}-${i}`]));
+    return rawExchange(stack, { target, headers: { accept: "application/json", ...spoofed, ...extra } });
   }
 
   it.each(IDENTITY)("%s in seven spellings on a public path: the origin gets none of them", async (name) => {
@@ -60,7 +61,7 @@ describe("spoofed identity headers never reach the origin", () => {
   });
 
   it.each(IDENTITY)("%s in seven spellings on a protected path, signed in: the origin gets only the gate's", async (name) => {
-    const answer = await spoofing("/private", name, `Cookie: ${cookie}`);
+    const answer = await spoofing("/private", name, { cookie });
     expect(answer.status).toBe(200);
     const seen = folded(stack.origin.requests[0]!.headers);
     expect(JSON.stringify(seen)).not.toContain(SPOOFED);
@@ -68,10 +69,8 @@ describe("spoofed identity headers never reach the origin", () => {
   });
 
   it("every identity header spoofed without a session on a protected path: 401, the origin sees nothing", async () => {
-    const answer = await rawExchange(
-      stack,
-      getHead(stack.gate.port, "/private", "Accept: application/json", ...IDENTITY.flatMap((name) => spellings(name).map((n) => `${n}: ${SPOOFED}`))),
-    );
+    const spoofed = Object.fromEntries(IDENTITY.flatMap((name) => spellings(name).map((n) => [n, SPOOFED])));
+    const answer = await rawExchange(stack, { target: "/private", headers: { accept: "application/json", ...spoofed } });
     expect(answer.status).toBe(401);
     expect(stack.origin.requests).toEqual([]);
   });
@@ -79,17 +78,17 @@ describe("spoofed identity headers never reach the origin", () => {
   it.each(["GoogleHC/1.0", "kube-probe/1.29", "ELB-HealthChecker/2.0"])(
     "a health-check User-Agent (%s) on a protected path is still refused (oauth2-proxy GHSA-5hvv-m4w4-gf6v)",
     async (agent) => {
-      const answer = await rawExchange(stack, getHead(stack.gate.port, "/private", "Accept: application/json", `User-Agent: ${agent}`));
+      const answer = await rawExchange(stack, { target: "/private", headers: { accept: "application/json", "user-agent": agent } });
       expect(answer.status).toBe(401);
       expect(stack.origin.requests).toEqual([]);
     },
   );
 
   it("X-Forwarded-Uri / X-Original-URL / X-Rewrite-URL naming a public path do not make a protected path public", async () => {
-    const answer = await rawExchange(
-      stack,
-      getHead(stack.gate.port, "/private", "Accept: application/json", "X-Forwarded-Uri: /static/app.css", "X-Original-URL: /static/app.css", "X-Rewrite-URL: /static/app.css"),
-    );
+    const answer = await rawExchange(stack, {
+      target: "/private",
+      headers: { accept: "application/json", "x-forwarded-uri": "/static/app.css", "x-original-url": "/static/app.css", "x-rewrite-url": "/static/app.css" },
+    });
     expect(answer.status).toBe(401);
     expect(stack.origin.requests).toEqual([]);
   });
@@ -110,16 +109,17 @@ describe("Host and X-Forwarded-* tricks never move the redirect URI or the cooki
     return { location, redirectUri: location.searchParams.get("redirect_uri"), cookie: answer.setCookie.join("\n") };
   }
 
-  const forwarded: { name: string; headers: string[] }[] = [
-    { name: "X-Forwarded-Host naming another site", headers: ["X-Forwarded-Host: evil.example"] },
-    { name: "X-Forwarded-Proto: https (a scheme the request did not use)", headers: ["X-Forwarded-Proto: https"] },
-    { name: "X-Forwarded-Host and -Port together", headers: ["X-Forwarded-Host: evil.example", "X-Forwarded-Port: 443"] },
-    { name: "RFC 7239 Forwarded with host and proto", headers: ["Forwarded: for=1.2.3.4;host=evil.example;proto=https"] },
-    { name: "X-Host / X-Original-Host", headers: ["X-Host: evil.example", "X-Original-Host: evil.example"] },
+  const forwarded: { name: string; headers: Record<string, string> }[] = [
+    { name: "X-Forwarded-Host naming another site", headers: { "x-forwarded-host": "evil.example" } },
+    { name: "X-Forwarded-Proto: https (a scheme the request did not use)", headers: { "x-forwarded-proto": "https" } },
+    { name: "X-Forwarded-Host and -Port together", headers: { "x-forwarded-host": "evil.example", "x-forwarded-port": "443" } },
+    { name: "RFC 7239 Forwarded with host and proto", headers: { forwarded: "for=1.2.3.4;host=evil.example;proto=https" } },
+    { name: "X-Host / X-Original-Host", headers: { "x-host": "evil.example", "x-original-host": "evil.example" } },
   ];
+  const navigation = { accept: "text/html", "sec-fetch-mode": "navigate" };
 
   it.each(forwarded)("$name: redirect_uri stays the gate's own, the cookie stays host-only and unchanged", async ({ headers }) => {
-    const answer = await rawExchange(stack, getHead(stack.gate.port, "/private", "Accept: text/html", "Sec-Fetch-Mode: navigate", ...headers));
+    const answer = await rawExchange(stack, { target: "/private", headers: { ...navigation, ...headers } });
     const { location, redirectUri, cookie } = loginOf(answer);
     expect(location.origin).toBe(new URL(stack.provider.issuer).origin);
     expect(redirectUri).toBe(`${stack.gate.url}/_auth/callback`);
@@ -131,7 +131,7 @@ describe("Host and X-Forwarded-* tricks never move the redirect URI or the cooki
   it("the origin is told the host the visitor really used, not a spoofed X-Forwarded-Host", async () => {
     const open = await startHostileStack({ vars: { PUBLIC_PATHS: "/static/*" } });
     try {
-      await rawExchange(open, getHead(open.gate.port, "/static/app.css", "X-Forwarded-Host: evil.example", "X-Forwarded-Proto: https"));
+      await rawExchange(open, { target: "/static/app.css", headers: { "x-forwarded-host": "evil.example", "x-forwarded-proto": "https" } });
       const seen = open.origin.requests[0]!.headers;
       expect(seen["x-forwarded-host"]).toBe(new URL(open.gate.url).host);
       expect(seen["x-forwarded-proto"]).toBe("http");
@@ -141,7 +141,7 @@ describe("Host and X-Forwarded-* tricks never move the redirect URI or the cooki
   });
 
   it("a Host naming a public site over plain http: 400, no login started, no cookie", async () => {
-    const answer = await rawExchange(stack, [`GET /private HTTP/1.1`, `Host: evil.example`, "Accept: text/html", "Sec-Fetch-Mode: navigate"].join("\r\n"));
+    const answer = await rawExchange(stack, { target: "/private", headers: { host: "evil.example", ...navigation } });
     expect(answer.status).toBe(400);
     expect(answer.headers.location).toBeUndefined();
     expect(answer.setCookie).toEqual([]);
@@ -153,26 +153,24 @@ describe("Host and X-Forwarded-* tricks never move the redirect URI or the cooki
    * parser, logged as `kj/compat/url`); on Cloudflare the edge refuses them. Either way the gate
    * never sees the request, so no redirect URI, cookie or origin request can come of it.
    */
-  const unparseable: { name: string; head: (port: number) => string }[] = [
-    {
-      name: "an absolute-form request target naming another site",
-      head: (port) => [`GET http://evil.example/private HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Accept: text/html", "Sec-Fetch-Mode: navigate"].join("\r\n"),
-    },
+  const unparseable: { name: string; request: () => RawExchange }[] = [
+    { name: "an absolute-form request target naming another site", request: () => ({ target: "http://evil.example/private", headers: navigation }) },
     {
       name: "two Host headers (the gate's and another)",
-      head: (port) => [`GET /private HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Host: evil.example", "Accept: text/html", "Sec-Fetch-Mode: navigate"].join("\r\n"),
+      request: () => ({ target: "/private", headers: { Host: new URL(stack.gate.url).host, host: "evil.example", ...navigation } }),
     },
   ];
 
-  it.each(unparseable)("$name: refused by the runtime before the gate runs — no redirect, no cookie, nothing forwarded", async ({ head }) => {
+  it.each(unparseable)("$name: refused by the runtime before the gate runs — no redirect, no cookie, nothing forwarded", async ({ request }) => {
     const logged = stack.gate.logs.length;
-    const answer = await rawExchange(stack, head(stack.gate.port));
+    const answer = await rawExchange(stack, request());
     expect(answer.headers.location).toBeUndefined();
     expect(answer.setCookie).toEqual([]);
     expect(stack.origin.requests).toEqual([]);
     if (answer.status === 500) {
       expect(answer.body).toBe("Internal Server Error");
-      expect(stack.gate.logs.slice(logged).join("\n")).toMatch(/kj\/compat\/url/);
+      // workerd's own complaint, handed over asynchronously; no line of the gate's.
+      await expect.poll(() => stack.gate.logs.slice(logged).join("\n")).toMatch(/kj\/compat\/url/);
       expect(stack.gate.logs.slice(logged).join("\n")).not.toMatch(/"event":/);
     } else {
       expect(answer.status).toBe(400);
