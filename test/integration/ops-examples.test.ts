@@ -59,9 +59,16 @@ async function serve(command: string, args: string[], options: { cwd: string; en
 }
 
 const KITS: Record<string, Kit> = {
-  // The Node kit in-process: its middleware under node:http, exactly as examples/node/server.mjs
-  // mounts it under Express (it uses only Node's req/res).
+  // examples/node/server.mjs itself: Express (a devDependency) with the kit's middleware.
   node: {
+    lint: async () => {
+      for (const file of ["server.mjs", "gate-identity.mjs"]) await run(process.execPath, ["--check", file], { cwd: join(EXAMPLES, "node") });
+    },
+    start: (port, gateUrl) =>
+      serve(process.execPath, ["server.mjs"], { cwd: join(EXAMPLES, "node"), port, env: { PORT: String(port), GATE_URL: gateUrl, ORIGIN_URL: `http://127.0.0.1:${port}` } }),
+  },
+  // The same middleware under plain node:http: it uses only Node's req/res, so it needs no Express.
+  "node (node:http)": {
     async start(port, gateUrl) {
       const gateIdentity = requireGateIdentity({ gateUrl, originUrl: `http://127.0.0.1:${port}` });
       const server: Server = createServer((req, res) => {
