@@ -16,7 +16,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
  * @property {readonly string[]} SETTING_NAMES
  * @property {new (problems: string[]) => Error & { problems: string[] }} ConfigError
  * @property {new (config: any) => { provider(): Promise<{ as: Record<string, any>, usePkce: boolean, client: Record<string, any> }> }} OidcClient
- * @property {(error: unknown) => string} describe
  */
 
 /** @type {Promise<GateModules> | undefined} */
@@ -37,7 +36,7 @@ async function bundleAndImport() {
         contents: [
           'export { parseConfig, SETTING_NAMES } from "./src/config.ts";',
           'export { ConfigError } from "./src/errors.ts";',
-          'export { OidcClient, describe } from "./src/oidc.ts";',
+          'export { OidcClient } from "./src/oidc.ts";',
         ].join('\n'),
         resolveDir: ROOT,
         loader: 'ts',
