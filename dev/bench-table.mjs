@@ -1,0 +1,106 @@
+// The benchmark's one table (Markdown, so docs/performance.md can quote it as printed).
+
+const CPU_LIMIT_US = 10_000; // Workers free plan: 10 ms of CPU per request
+const TARGET_RATIO = 0.9;
+const TARGET_CPU_US = 200;
+
+/** @param {number[]} values */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+const int = (n) => Math.round(n).toLocaleString('en-US');
+const ms = (n) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
+const us = (n) => (n < 100 ? n.toFixed(1) : int(n));
+const per = (count, requests) => {
+  const value = count / requests;
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+};
+const verdict = (ok) => (ok ? '✓' : '✗');
+
+/** `name=value` of the named cookie in Set-Cookie lines, or undefined. */
+function cookiePair(setCookies, name) {
+  return setCookies.map((line) => line.split(';', 1)[0]).find((pair) => pair.startsWith(`${name}=`) || pair.startsWith(`__Host-${name}=`));
+}
+
+function throughputRow(id, label, result, vsFloor) {
+  const failures = result.failures > 0 ? ` · ⚠ ${result.failures} non-2xx or failed` : '';
+  return [
+    id,
+    label,
+    `${int(result.rps)} req/s · p50 ${ms(result.p50)} ms · p99 ${ms(result.p99)} ms · workerd CPU ${int(result.cpuPerRequestUs)} µs/req${failures}`,
+    vsFloor,
+  ];
+}
+
+/**
+ * @param {object} data  what dev/bench.mjs measured
+ * @returns {string}
+ */
+export function formatTable({ summary, cpu, costs, hotPathStats, sequential, parallel }) {
+  const { a, b, c, d } = summary;
+  const t = cpu;
+  const [gateLogin] = costs.gateLogins;
+  const [peerLogin] = costs.peerLogins;
+  const gateCookie = cookiePair(gateLogin.callbackSetCookies, 'kg_session') ?? '';
+  const peerCookie = cookiePair(peerLogin.callbackSetCookies, 'oidc-auth') ?? '';
+  const between = costs.between.stats;
+  const hotKv = Object.values(hotPathStats.kv).reduce((sum, n) => sum + n, 0);
+  const kv = (stats) => `${stats.kv.get} read${stats.kv.get === 1 ? '' : 's'}, ${stats.kv.put} write${stats.kv.put === 1 ? '' : 's'}`;
+
+  const rows = [
+    ['#', 'measurement', 'result', 'vs floor / target'],
+    throughputRow('1a', 'bare pass-through Worker (the floor)', a, '1.00×'),
+    throughputRow('1b', 'gate, signed in', b, `${b.ratio.toFixed(2)}× — target ≥ ${TARGET_RATIO.toFixed(2)}× ${verdict(b.ratio >= TARGET_RATIO)}`),
+    throughputRow('1c', '@hono/oidc-auth proxy, signed in', c, `${c.ratio.toFixed(2)}×`),
+    throughputRow('1d', 'gate, public path (anonymous)', d, `${d.ratio.toFixed(2)}×`),
+    [
+      '2',
+      'CPU per request in workerd, signed in (loops with the origin stubbed; workerd CPU time)',
+      `gate ${us(t.gateRequest)} µs (pass-through alone ${us(t.passthroughRequest)} µs, so the gate adds ${us(t.gateRequest - t.passthroughRequest)} µs); ` +
+        `steps: cookie open ${us(t.cookieOpen)}, policy ${us(t.policy)}, header rewrite ${us(t.headerRewrite)}, assertion signing ${us(t.assertionSigning)} µs; public path ${us(t.gatePublicRequest)} µs`,
+      `${((t.gateRequest / CPU_LIMIT_US) * 100).toFixed(1)}% of the 10 ms free-plan limit — target < ${TARGET_CPU_US} µs ${verdict(t.gateRequest < TARGET_CPU_US)}`,
+    ],
+    [
+      '3a',
+      'KV per signed-in request between checks',
+      `${per(between.kv.get, sequential)} reads, ${per(between.kv.put, sequential)} writes (${sequential} requests, Miniflare KV); ` +
+        `${hotKv} KV calls in ${int(hotPathStats.requests)} requests under load`,
+      `target 0 ${verdict(between.kv.get + between.kv.put + between.kv.delete + hotKv === 0)}`,
+    ],
+    ['3b', 'KV at a check (access token still fresh)', `${kv(costs.check.stats)}; session cookie re-issued`, ''],
+    ['3c', 'KV at a check that refreshes the access token', `${kv(costs.refresh.stats)}; ${costs.refresh.tokenCalls} token-endpoint call`, ''],
+    [
+      '3d',
+      'subrequests per request',
+      `between checks: ${per(between.subrequests.origin, sequential)} to the origin, ${per(between.subrequests.other, sequential)} to the provider; ` +
+        `at a refreshing check: ${costs.refresh.stats.subrequests.origin} + ${costs.refresh.stats.subrequests.other} (the token endpoint; discovery and JWKS cached); ` +
+        `origin requests per answer under load: a ${a.originPerRequest.toFixed(2)}, b ${b.originPerRequest.toFixed(2)}, c ${c.originPerRequest.toFixed(2)}, d ${d.originPerRequest.toFixed(2)}`,
+      `settings and keys built once per isolate (${hotPathStats.distinctEnvs} env object in ${int(hotPathStats.requests)} requests)`,
+    ],
+    [
+      '3e',
+      'session cookie',
+      `gate: ${Buffer.byteLength(gateCookie)} bytes (\`${gateCookie.split('=', 1)[0]}=…\`); peer: ${Buffer.byteLength(peerCookie)} bytes`,
+      'browsers allow 4096',
+    ],
+    ['3f', 'redirects in a full login', `gate: ${gateLogin.redirects}; peer: ${peerLogin.redirects}`, ''],
+    [
+      '4',
+      'full login, provider on loopback',
+      `gate: ${ms(median(costs.gateLogins.map((l) => l.ms)))} ms, ${gateLogin.requests} round trips; ` +
+        `peer: ${ms(median(costs.peerLogins.map((l) => l.ms)))} ms, ${peerLogin.requests} round trips (medians of ${costs.gateLogins.length})`,
+      '',
+    ],
+    [
+      '5',
+      `${parallel} parallel requests on a session due for refresh`,
+      `gate: ${costs.parallel.tokenCalls} token-endpoint call, ${costs.parallel.ok}/${parallel} answered 200, ${kv(costs.parallel.stats)}; ` +
+        `peer: ${costs.peerParallel.tokenCalls} token-endpoint calls, ${costs.peerParallel.ok} answered 200, ${costs.peerParallel.toLogin} sent to login`,
+      `target 1 ${verdict(costs.parallel.tokenCalls === 1 && costs.parallel.ok === parallel)}`,
+    ],
+  ];
+  return rows.map((row, i) => `| ${row.join(' | ')} |${i === 0 ? `\n|${row.map(() => '---').join('|')}|` : ''}`).join('\n');
+}
