@@ -5,7 +5,7 @@
  * Every exchange is raw and bounded (test/helpers/raw-http.ts): no answer in time is a failure.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { rawExchange, scanForSecrets, startHostileStack, type HostileStack, type RawExchange } from "./harness.ts";
+import { rawExchange, scanForSecrets, setsSession, startHostileStack, type HostileStack, type RawExchange } from "./harness.ts";
 
 scanForSecrets();
 
@@ -25,6 +25,7 @@ describe("bad input: a 4xx or a login redirect, never a 5xx or a hang, never for
   async function expectAnswer(request: RawExchange, expected: number[]) {
     const answer = await rawExchange(stack, request);
     expect(expected).toContain(answer.status);
+    expect(setsSession(answer.setCookie)).toBe(false);
     expect(stack.origin.requests).toEqual([]);
     for (const value of Object.values(answer.headers)) expect(value.length).toBeLessThan(8 * KB);
     return answer;

@@ -210,9 +210,10 @@ export async function startHostileStack(options: HostileStackOptions = {}): Prom
   };
 }
 
-/** A Set-Cookie that stores a session (not one that clears it). */
-export function setsSession(response: Response): boolean {
-  return response.headers.getSetCookie().some((cookie) => /^(__Host-)?kg_session=[^;]/.test(cookie) && !/Max-Age=0/i.test(cookie));
+/** A Set-Cookie that stores a session (not one that clears it), in a response or a raw answer's list. */
+export function setsSession(answer: Response | string[]): boolean {
+  const cookies = Array.isArray(answer) ? answer : answer.headers.getSetCookie();
+  return cookies.some((cookie) => /^(__Host-)?kg_session=[^;]/.test(cookie) && !/Max-Age=0/i.test(cookie));
 }
 
 /**

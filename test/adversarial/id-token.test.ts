@@ -3,7 +3,7 @@
  * (old names `rp-*`, current suite `oidcc-client-test-*`): a provider that signs wrongly, or names
  * the wrong issuer, audience, subject, nonce or time, never gets anyone signed in.
  */
-import { createPublicKey } from "node:crypto";
+import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateRsaKey, generateRsaKeyObject, signHmac, signNone, signRs256, signWith, type Scenario } from "../../dev/hostile-provider.mjs";
 import { generateKeyPair } from "jose";
@@ -36,62 +36,101 @@ const hour = 3600;
 const now = () => Math.floor(Date.now() / 1000);
 
 /** The provider's public key as PEM, the secret an algorithm-confusion attacker has. */
-function publicPem(jwk: object): string {
-  return createPublicKey({ key: jwk as import("node:crypto").JsonWebKey, format: "jwk" }).export({ type: "spki", format: "pem" }).toString();
+function publicPem(jwk: JsonWebKey): string {
+  return createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "pem" }).toString();
 }
 
 /** Each lie, and the reason the gate logs for refusing it (so the refusal is for the right reason). */
 const refusedCases: { name: string; reason: string; scenario: Scenario | ((stack: HostileStack) => Scenario) }[] = [
-  { name: "rp-id_token-sig-none: an unsigned id_token (alg none)", reason: 'unexpected JWT "alg"', scenario: { sign: (header, claims) => signNone(header, claims) } },
   {
-    name: "rp-id_token-bad-sig-rs256: signed with another key under the published kid", reason: 'signature verification failed',
+    name: "rp-id_token-sig-none: an unsigned id_token (alg none)",
+    reason: 'unexpected JWT "alg"',
+    scenario: { sign: (header, claims) => signNone(header, claims) },
+  },
+  {
+    name: "rp-id_token-bad-sig-rs256: signed with another key under the published kid",
+    reason: "signature verification failed",
     scenario: { sign: async (header, claims) => signWith((await generateRsaKey()).privateKey, header, claims) },
   },
   {
-    name: "oidcc-client-test-invalid-sig-hs256: HS256 with the provider's public key (PEM) as the HMAC secret", reason: 'unexpected JWT "alg"',
+    name: "oidcc-client-test-invalid-sig-hs256: HS256 with the provider's public key (PEM) as the HMAC secret",
+    reason: 'unexpected JWT "alg"',
     scenario: { sign: (header, claims, ctx) => signHmac(header, claims, publicPem(ctx.key.publicJwk)) },
   },
   {
-    name: "HS256 with the provider's public JWK (JSON) as the HMAC secret", reason: 'unexpected JWT "alg"',
+    name: "HS256 with the provider's public JWK (JSON) as the HMAC secret",
+    reason: 'unexpected JWT "alg"',
     scenario: { sign: (header, claims, ctx) => signHmac(header, claims, JSON.stringify(ctx.key.publicJwk)) },
   },
   {
-    name: "HS256 with the client secret as the HMAC secret (a provider may do this; the gate pins RS256)", reason: 'unexpected JWT "alg"',
+    name: "HS256 with the client secret as the HMAC secret (a provider may do this; the gate pins RS256)",
+    reason: 'unexpected JWT "alg"',
     scenario: (stack) => ({ sign: (header, claims) => signHmac(header, claims, stack.secrets.OIDC_CLIENT_SECRET) }),
   },
   {
-    name: "an ES256 id_token although discovery advertises only RS256", reason: 'unexpected JWT "alg"',
+    name: "an ES256 id_token although discovery advertises only RS256",
+    reason: 'unexpected JWT "alg"',
     scenario: {
       header: (header) => ({ ...header, alg: "ES256" }),
       sign: async (header, claims) => signWith((await generateKeyPair("ES256")).privateKey, header, claims),
     },
   },
   {
-    name: "the signature stripped (RS256 header, empty signature)", reason: 'signature verification failed',
+    name: "the signature stripped (RS256 header, empty signature)",
+    reason: "signature verification failed",
     scenario: { sign: async (header, claims, ctx) => `${(await signWith(ctx.key.privateKey, header, claims)).split(".").slice(0, 2).join(".")}.` },
   },
   {
-    name: "a kid the JWKS does not publish", reason: 'no applicable keys found',
+    name: "a kid the JWKS does not publish",
+    reason: "no applicable keys found",
     scenario: { sign: async (header, claims) => signWith((await generateRsaKey()).privateKey, { ...header, kid: "not-published" }, claims) },
   },
-  { name: "rp-id_token-issuer-mismatch: iss of another issuer", reason: '"iss" (issuer) claim value', scenario: withClaims((c) => ({ ...c, iss: "https://identity.evil.example" })) },
+  {
+    name: "rp-id_token-issuer-mismatch: iss of another issuer",
+    reason: '"iss" (issuer) claim value',
+    scenario: withClaims((c) => ({ ...c, iss: "https://identity.evil.example" })),
+  },
   { name: "iss differing only by a trailing slash", reason: '"iss" (issuer) claim value', scenario: withClaims((c) => ({ ...c, iss: `${String(c.iss)}/` })) },
   { name: "rp-id_token-aud: aud of another client", reason: '"aud" (audience) claim value', scenario: withClaims((c) => ({ ...c, aud: "another-client" })) },
   { name: "oidcc-client-test-missing-aud: no aud", reason: '"aud" (audience) claim missing', scenario: without("aud") },
-  { name: "aud listing the client among untrusted audiences, without azp", reason: 'additional untrusted audiences', scenario: withClaims((c) => ({ ...c, aud: [c.aud, "another-client"] })) },
-  { name: "azp naming another client", reason: '"azp" (authorized party)', scenario: withClaims((c) => ({ ...c, aud: [c.aud, "another-client"], azp: "another-client" })) },
+  {
+    name: "aud listing the client among untrusted audiences, without azp",
+    reason: "additional untrusted audiences",
+    scenario: withClaims((c) => ({ ...c, aud: [c.aud, "another-client"] })),
+  },
+  {
+    name: "azp naming another client",
+    reason: '"azp" (authorized party)',
+    scenario: withClaims((c) => ({ ...c, aud: [c.aud, "another-client"], azp: "another-client" })),
+  },
   { name: "rp-id_token-sub / oidcc-client-test-missing-sub: no sub", reason: '"sub" (subject) claim missing', scenario: without("sub") },
   { name: "sub that is not a string", reason: '"sub" (subject) claim type', scenario: withClaims((c) => ({ ...c, sub: 12345 })) },
-  { name: "rp-nonce-invalid / oidcc-client-test-nonce-invalid: a nonce of another login", reason: '"nonce" claim value', scenario: withClaims((c) => ({ ...c, nonce: "n-0S6_WzA2Mj" })) },
+  {
+    name: "rp-nonce-invalid / oidcc-client-test-nonce-invalid: a nonce of another login",
+    reason: '"nonce" claim value',
+    scenario: withClaims((c) => ({ ...c, nonce: "n-0S6_WzA2Mj" })),
+  },
   { name: "no nonce although the authorization request sent one", reason: '"nonce" (nonce) claim missing', scenario: without("nonce") },
   { name: "rp-id_token-iat / oidcc-client-test-missing-iat: no iat", reason: '"iat" (issued at) claim missing', scenario: without("iat") },
-  { name: "iat an hour in the future (issued in the future)", reason: 'issued in the future', scenario: withClaims((c) => ({ ...c, iat: now() + hour, exp: now() + 2 * hour })) },
+  {
+    name: "iat an hour in the future (issued in the future)",
+    reason: "issued in the future",
+    scenario: withClaims((c) => ({ ...c, iat: now() + hour, exp: now() + 2 * hour })),
+  },
   { name: "nbf an hour in the future (not yet valid)", reason: '"nbf" (not before)', scenario: withClaims((c) => ({ ...c, nbf: now() + hour })) },
-  { name: "expired an hour ago", reason: 'expiration is past', scenario: withClaims((c) => ({ ...c, iat: now() - 2 * hour, exp: now() - hour })) },
+  { name: "expired an hour ago", reason: "expiration is past", scenario: withClaims((c) => ({ ...c, iat: now() - 2 * hour, exp: now() - hour })) },
   { name: "no exp", reason: '"exp" (expiration time) claim missing', scenario: without("exp") },
-  { name: "an id_token that is not a JWT", reason: 'Invalid JWT', scenario: { sign: () => "not-a-jwt" } },
-  { name: "an encrypted id_token (JWE) the gate never asked for", reason: 'JWE decryption is not configured', scenario: { sign: () => "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVy.dGFn" } },
-  { name: "huge claims: a 64 KB name that no session cookie could carry", reason: 'too large for the session cookie', scenario: withClaims((c) => ({ ...c, name: "Я".repeat(64 * 1024) })) },
+  { name: "an id_token that is not a JWT", reason: "Invalid JWT", scenario: { sign: () => "not-a-jwt" } },
+  {
+    name: "an encrypted id_token (JWE) the gate never asked for",
+    reason: "JWE decryption is not configured",
+    scenario: { sign: () => "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVy.dGFn" },
+  },
+  {
+    name: "huge claims: a 64 KB name that no session cookie could carry",
+    reason: "too large for the session cookie",
+    scenario: withClaims((c) => ({ ...c, name: "Я".repeat(64 * 1024) })),
+  },
 ];
 
 describe("id_token: a provider that lies in the id_token gets nobody signed in", () => {
