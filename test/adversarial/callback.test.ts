@@ -71,6 +71,14 @@ describe("callback: parameters spliced, stripped or swapped", () => {
     await expectSignedOut(stack, client);
   });
 
+  it("the provider itself sends back another issuer's iss (a mix-up: the code is from another provider) → 400, no exchange", async () => {
+    stack.provider.set({ callback: (params) => params.set("iss", "https://identity.evil.example") });
+    const { client, callback } = await attemptLogin(stack);
+    expectRefused(stack, callback, 400);
+    expect(stack.provider.requestsTo("token")).toEqual([]);
+    await expectSignedOut(stack, client);
+  });
+
   it("error=access_denied with markup in error_description: 403, and nothing of it on the page", async () => {
     const { client, callbackUrl } = await pendingCallback();
     const marker = `<img src=x onerror=alert(1)>"'kg-marker`;
