@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
   },
 });
 const ROUNDS = args.quick ? 2 : Number(args.rounds);
+const SINGLE_ROUNDS = args.quick ? 1 : 2;
 const SECONDS = args.quick ? 2 : Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 /** Wall time of one CPU loop; long enough that /proc's 10 ms CPU ticks stay a small error. */
@@ -238,20 +239,19 @@ async function checkTargets(targets) {
  * Rounds alternating a,b,c,d; each with its request rate, latencies, workerd CPU per request and
  * requests the origin received per request answered.
  */
-async function throughputRounds(served, origin, targets) {
-  progress(`warming up, then ${ROUNDS} rounds of ${SECONDS} s per target, alternating ${targets.map((t) => t.key).join(',')}`);
-  for (const target of targets) await loadRound({ url: target.url, headers: target.headers, seconds: 1, connections: CONNECTIONS });
+async function loadRounds(served, origin, targets, { rounds: count, seconds, connections }) {
+  progress(`${count} rounds of ${seconds} s per target with ${connections} connection(s), alternating ${targets.map((t) => t.key).join(',')}`);
   const rounds = Object.fromEntries(targets.map((t) => [t.key, []]));
-  for (let round = 0; round < ROUNDS; round += 1) {
+  for (let round = 0; round < count; round += 1) {
     for (const target of targets) {
       const cpuBefore = await served.cpuSeconds();
       const originBefore = origin.counts.requests;
-      const result = await loadRound({ url: target.url, headers: target.headers, seconds: SECONDS, connections: CONNECTIONS });
+      const result = await loadRound({ url: target.url, headers: target.headers, seconds, connections });
       const cpu = (await served.cpuSeconds()) - cpuBefore;
       const answered = Math.max(1, result.requests);
       rounds[target.key].push({ ...result, cpuPerRequestUs: (cpu * 1e6) / answered, originPerRequest: (origin.counts.requests - originBefore) / answered });
     }
-    progress(`round ${round + 1}/${ROUNDS}: ${targets.map((t) => `${t.key} ${Math.round(rounds[t.key][round].rps)}/s`).join(', ')}`);
+    progress(`round ${round + 1}/${count}: ${targets.map((t) => `${t.key} ${Math.round(rounds[t.key][round].rps)}/s`).join(', ')}`);
   }
   return rounds;
 }
@@ -334,7 +334,10 @@ async function main() {
   ];
   await checkTargets(targets);
   await benchReset(urls.gate);
-  const rounds = await throughputRounds(served, origin, targets);
+  for (const target of targets) await loadRound({ url: target.url, headers: target.headers, seconds: 1, connections: CONNECTIONS }); // warm-up
+  const loaded = summarize(await loadRounds(served, origin, targets, { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS }));
+  // One request at a time: the latency a visitor sees when nothing queues.
+  const single = summarize(await loadRounds(served, origin, targets, { rounds: SINGLE_ROUNDS, seconds: 2, connections: 1 }));
   const hotPathStats = await benchStats(urls.gate);
 
   progress("CPU loops in the gate's isolate");
@@ -345,10 +348,10 @@ async function main() {
   process.stdout.write(`
 kontur-gate benchmark — ${new Date().toISOString()}
 machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}; workerd ${served.version}; load average ${loadBefore} before, ${loadAfter} after
-throughput: ${ROUNDS} rounds × ${SECONDS} s per target, alternating a,b,c,d; ${CONNECTIONS} connections; medians of the rounds; autocannon in its own process
+throughput: ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d; medians of the rounds; autocannon in its own process
 origin: Node on 127.0.0.1 answering ~100 bytes; provider: dev/provider.mjs on localhost
 
-${formatTable({ summary: summarize(rounds), cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}
+${formatTable({ loaded, single, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}
 `);
 }
 
