@@ -101,6 +101,9 @@ function isTransient(error: unknown): boolean {
   return error instanceof Error;
 }
 
+/** oauth4webapi's verdicts on the content of a token response (not on its transport or format). */
+const INVALID_TOKEN_CODES = new Set<string>([oauth.INVALID_RESPONSE, oauth.JWT_CLAIM_COMPARISON, oauth.JWT_TIMESTAMP_CHECK]);
+
 /** The refreshed id_token's `iss` is not the issuer's (oauth4webapi compared it). */
 function isIssuerMismatch(error: unknown): boolean {
   return (
@@ -290,6 +293,10 @@ export class OidcClient {
     } catch (error) {
       if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") throw new RefreshError("grant_rejected", describe(error));
       if (isIssuerMismatch(error)) throw new RefreshError("identity_changed", "The refreshed id_token comes from another issuer");
+      // A well-formed answer that fails validation (e.g. an id_token with `alg: none`) is a lie, not an outage.
+      if (error instanceof oauth.OperationProcessingError && INVALID_TOKEN_CODES.has(error.code ?? "")) {
+        throw new RefreshError("identity_changed", `The refreshed tokens do not validate (${describe(error)})`);
+      }
       throw new RefreshError("unavailable", describe(error));
     }
     const claims = oauth.getValidatedIdTokenClaims(result);

@@ -145,6 +145,8 @@ describe("refresh: a provider that swaps the user or the issuer on refresh ends 
       name: "oidcc-client-test-refresh-token (bad signature): the refreshed id_token is signed with another key",
       scenario: { sign: async (header, claims) => signWith((await generateRsaKey()).privateKey, header, claims) },
     },
+    { name: "oidcc-client-test-refresh-token (alg none): the refreshed id_token is unsigned", scenario: { sign: (header, claims) => signNone(header, claims) } },
+    { name: "oidcc-client-test-refresh-token (expired): the refreshed id_token has already expired", scenario: { claims: (c) => ({ ...c, exp: Math.floor(Date.now() / 1000) - 3600 }) } },
   ];
 
   it.each(cases)("$name → the next request goes to login, the origin sees nothing", async ({ scenario }) => {
