@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -226,7 +226,6 @@ export async function startMiniflare(script, bindings, { port = 0 } = {}) {
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
 export async function freePort() {
-  const { createServer } = await import('node:net');
   const server = createServer();
   server.listen({ port: 0, host: '127.0.0.1', exclusive: true });
   await once(server, 'listening');
