@@ -397,40 +397,17 @@ export async function generateSigningKey() {
  */
 export async function loginThroughProvider(authorizeUrl, options = {}) {
   const { login = 'demo', password = 'demo', cookieJar = new CookieJar(), deny = false } = options;
-  const providerOrigin = new URL(authorizeUrl).origin;
-  let url = new URL(authorizeUrl).href;
-  /** @type {RequestInit} */
-  let init = { method: 'GET' };
   let submitted = false;
-
-  for (let hops = 0; hops < 20; hops += 1) {
-    const response = await cookieJar.fetch(url, init);
-    init = { method: 'GET' };
-    const location = response.headers.get('location');
-    if (response.status >= 300 && response.status < 400 && location) {
-      await response.body?.cancel();
-      url = new URL(location, url).href;
-      if (new URL(url).origin !== providerOrigin) return url;
-      continue;
-    }
-
-    const html = await response.text();
+  return walkProvider(authorizeUrl, cookieJar, 20, 'logging in through the provider', (html, url, status) => {
     const forms = parseForms(html, url);
     const loginForm = forms.find((form) => 'login' in form.fields && 'password' in form.fields);
-    if (response.status !== 200 || !loginForm) {
-      throw new Error(`provider answered ${response.status} at ${url}: ${describePage(html)}`);
-    }
-    if (submitted) {
-      throw new Error(`provider refused the login ${JSON.stringify(login)}: ${describePage(html)}`);
-    }
+    if (status !== 200 || !loginForm) throw new Error(`provider answered ${status} at ${url}: ${describePage(html)}`);
+    if (submitted) throw new Error(`provider refused the login ${JSON.stringify(login)}: ${describePage(html)}`);
     submitted = true;
     const target = deny ? forms.find((form) => form.action.endsWith('/abort')) : loginForm;
     if (!target) throw new Error('provider login page has no cancel form');
-    const body = new URLSearchParams({ ...target.fields, ...(deny ? {} : { login, password }) });
-    url = target.action;
-    init = { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } };
-  }
-  throw new Error('too many redirects while logging in through the provider');
+    return { action: target.action, fields: { ...target.fields, ...(deny ? {} : { login, password }) } };
+  });
 }
 
 /**
@@ -442,12 +419,33 @@ export async function loginThroughProvider(authorizeUrl, options = {}) {
  * @returns {Promise<string>}
  */
 export async function logoutThroughProvider(endSessionUrl, { cookieJar = new CookieJar() } = {}) {
-  const providerOrigin = new URL(endSessionUrl).origin;
-  let url = new URL(endSessionUrl).href;
+  let submitted = false;
+  return walkProvider(endSessionUrl, cookieJar, 10, 'logging out at the provider', (html, url, status) => {
+    const [form] = parseForms(html, url);
+    if (status !== 200) throw new Error(`provider answered ${status} at ${url}: ${describePage(html)}`);
+    if (!form || submitted) return url; // a final page (e.g. "Вы вышли из Контура")
+    submitted = true;
+    return { action: form.action, fields: { logout: 'yes', ...form.fields } };
+  });
+}
+
+/**
+ * Walks the provider like a browser: follows redirects until one leaves the provider's origin
+ * (that URL is the result), and hands every page to `onPage`, which returns a form to post next
+ * or a URL to stop at.
+ * @param {string | URL} startUrl
+ * @param {CookieJar} cookieJar
+ * @param {number} maxHops
+ * @param {string} what  for the error when the walk does not end
+ * @param {(html: string, url: string, status: number) => string | { action: string, fields: Record<string, string> }} onPage
+ * @returns {Promise<string>}
+ */
+async function walkProvider(startUrl, cookieJar, maxHops, what, onPage) {
+  const providerOrigin = new URL(startUrl).origin;
+  let url = new URL(startUrl).href;
   /** @type {RequestInit} */
   let init = { method: 'GET' };
-  let submitted = false;
-  for (let hops = 0; hops < 10; hops += 1) {
+  for (let hops = 0; hops < maxHops; hops += 1) {
     const response = await cookieJar.fetch(url, init);
     init = { method: 'GET' };
     const location = response.headers.get('location');
@@ -457,19 +455,16 @@ export async function logoutThroughProvider(endSessionUrl, { cookieJar = new Coo
       if (new URL(url).origin !== providerOrigin) return url;
       continue;
     }
-    const html = await response.text();
-    const [form] = parseForms(html, url);
-    if (response.status !== 200) throw new Error(`provider answered ${response.status} at ${url}: ${describePage(html)}`);
-    if (!form || submitted) return url; // a final page (e.g. "Вы вышли из Контура")
-    submitted = true;
-    url = form.action;
+    const next = onPage(await response.text(), url, response.status);
+    if (typeof next === 'string') return next;
+    url = next.action;
     init = {
       method: 'POST',
-      body: new URLSearchParams({ logout: 'yes', ...form.fields }),
+      body: new URLSearchParams(next.fields),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     };
   }
-  throw new Error('too many redirects while logging out at the provider');
+  throw new Error(`too many redirects while ${what}`);
 }
 
 /** Short text of an HTML page for error messages. @param {string} html */
