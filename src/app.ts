@@ -51,7 +51,7 @@ async function gateErrorResponse(error: GateError, c: Context<AppEnv>): Promise<
     for (const [name, value] of Object.entries(PAGE_HEADERS)) headers.set(name, value);
     // "Try again" repeats the request when the provider was down, except at the callback (`returnTo`
     // set): its code is spent and must not be echoed into the page, so there it is a new login.
-    const retry = (error.code === "provider_unavailable" || error.code === "origin_unavailable") && error.options.returnTo === undefined ? url.pathname + url.search : login;
+    const retry = (error.code === "provider_unavailable" || error.code === "origin_unavailable") && error.options.returnTo === undefined ? safeReturnPath(url.pathname + url.search, url.origin) : login;
     const body =
       error.code === "forbidden"
         ? forbiddenPage(lang, error.options.who ?? "", `${config.authPrefix}/logout`, ref)

@@ -86,6 +86,10 @@ const DURATION = /^(\d+)\s*([smhd]?)$/;
 const UNIT_SECONDS: Record<string, number> = { "": 1, s: 1, m: 60, h: 3600, d: 86400 };
 const KEY_HINT = "generate one with: openssl rand -base64 32 | tr '+/' '-_' | tr -d '='";
 const MAX_OIDC_TIMEOUT = 30;
+const MAX_SESSION_TTL = 400 * 86400;
+// Characters the URL parser rewrites or that mean something else in a path pattern.
+// eslint-disable-next-line no-control-regex
+const UNCLEAR_PATTERN = /[?#%\\\t\n\r\f\v\u0000-\u001f\u007f]|\/\//;
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 export function isLoopbackHost(hostname: string): boolean {
@@ -309,9 +313,16 @@ function readPathPatterns(reader: SettingsReader, name: SettingName): string[] {
   for (const pattern of patterns) {
     if (!pattern.startsWith("/") || pattern.slice(0, -1).includes("*")) {
       reader.problem(name, `pattern "${pattern}" must start with / and may end with a single * (like /static/*)`);
+    } else if (UNCLEAR_PATTERN.test(pattern) || hasDotSegmentPattern(pattern)) {
+      // The URL parser would rewrite such a pattern (`/static/../*` into `/*`), silently widening it.
+      reader.problem(name, `pattern "${pattern}" must be a plain path: no ?, #, %, \\, //, tabs, line breaks or . and .. segments`);
     }
   }
   return patterns;
+}
+
+function hasDotSegmentPattern(pattern: string): boolean {
+  return pattern.replace(/\*$/, "").split("/").some((segment) => segment === "." || segment === "..");
 }
 
 function readAuthPrefix(reader: SettingsReader): string {
@@ -338,6 +349,8 @@ export function parseConfig(settings: Settings): Config {
   const { issuer, allowHttpIssuer } = readIssuer(reader);
   const problemsBefore = reader.problems.length;
   const sessionTtl = reader.duration("SESSION_TTL", "8h", 2);
+  // Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis); a longer session could not be stored.
+  if (sessionTtl > MAX_SESSION_TTL) reader.problem("SESSION_TTL", `must be at most 400 days, the longest a browser keeps a cookie (got ${sessionTtl}s)`);
   const sessionCheckInterval = reader.duration("SESSION_CHECK_INTERVAL", "5m", 1);
   // Compared only when both parsed, so one typo is not reported twice.
   if (reader.problems.length === problemsBefore && sessionCheckInterval >= sessionTtl) {

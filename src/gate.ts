@@ -41,7 +41,12 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const headers = sanitizedHeaders(request.headers, url, gateCookiePredicate());
   const upstream = upstreamUrl(url, config.originUrl);
 
-  if (isPreflight(request)) return forward(request, upstream, headers, "shared");
+  if (isPreflight(request)) {
+    // A browser's preflight has no body: one that carries a body (or says it does) is no preflight
+    // and must not smuggle a payload past the login to the origin.
+    for (const name of ["content-length", "content-type", "transfer-encoding"]) headers.delete(name);
+    return forward(new Request(request.url, { method: "OPTIONS" }), upstream, headers, "shared");
+  }
 
   const { session, setCookie } = await resolveSession(
     c.var.runtime,

@@ -7,7 +7,7 @@ import { parse } from "hono/utils/cookie";
 import { open, seal, type Keyring } from "./crypto";
 import { GateError } from "./errors";
 import { log, logUser } from "./log";
-import type { PendingLogin } from "./oidc";
+import { describe, type PendingLogin } from "./oidc";
 import { safeReturnPath } from "./policy";
 import { callbackUrl, cookieScope } from "./request";
 import { createSession, now } from "./resolve";
@@ -19,6 +19,8 @@ export const PENDING_LOGIN_TTL = 30 * 60;
 /** Oldest pending logins beyond this many are dropped, so cookies cannot pile up. */
 export const MAX_PENDING_LOGINS = 4;
 const PREFIX = "kg_login_";
+/** Seconds a visitor is asked to wait when the session store is unavailable at login. */
+const KV_RETRY_AFTER = 30;
 /**
  * Claims (and the access token with PASS_ACCESS_TOKEN) the session cookie carries, as UTF-8 JSON.
  * Sealed with the session's own fields this stays under the 4 KB a browser keeps per cookie; real
@@ -169,20 +171,23 @@ export async function finishLogin(rt: Runtime, kv: KVNamespace, url: URL, cookie
       setCookies: [clear],
     });
   }
-  const session = await createSession(
-    rt,
-    kv,
-    scope,
-    sid,
-    carried,
-    {
+  let session: Awaited<ReturnType<typeof createSession>>;
+  try {
+    session = await createSession(rt, kv, scope, sid, carried, {
       sub: user.sub,
       accessToken: tokens.accessToken,
       accessTokenExpiresAt: tokens.accessTokenExpiresAt,
       refreshToken: tokens.refreshToken,
       idToken: tokens.idToken,
-    },
-  );
+    });
+  } catch (error) {
+    // KV did not take the record: no session without its record (it could never be revoked).
+    throw new GateError("provider_unavailable", `The session record could not be stored (${describe(error)})`, {
+      retryAfter: KV_RETRY_AFTER,
+      returnTo: login.returnTo,
+      setCookies: [clear],
+    });
+  }
   await logUser("login_ok", user.sub, { refresh_token: tokens.refreshToken !== undefined });
   const headers = new Headers({ location: login.returnTo, "cache-control": "no-store" });
   headers.append("set-cookie", clear);

@@ -26,8 +26,14 @@ export interface CanonicalPath {
 // by the origin, or a proxy in front of it, would reveal `%2F`, `%2e%2e`, …). A raw `\` or `;`.
 const AMBIGUOUS_RAW = /%(2f|5c|00|3b|25)|[\\;]/i;
 // After decoding: a segment of dots, optionally padded with whitespace (`..`, `...`, `.. `), which
-// Windows servers (trailing dots and spaces dropped) and URL parsers read as `.` or `..`.
-const DOT_SEGMENT = /(^|\/)[.\s]*\.[.\s]*(\/|$)/;
+// Windows servers (trailing dots and spaces dropped) and URL parsers read as `.` or `..`. Tested a
+// segment at a time: one regular expression over the whole path backtracks quadratically on a long
+// run of dots, and this runs for every anonymous request.
+const DOTS_ONLY = /^[.\s]+$/;
+
+function hasDotSegment(decoded: string): boolean {
+  return decoded.split("/").some((segment) => segment.includes(".") && DOTS_ONLY.test(segment));
+}
 // C0 and C1 control characters and DEL: never part of a sane path, and origins parse them differently.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -50,7 +56,7 @@ export function canonicalPath(pathname: string): CanonicalPath {
   }
   const ambiguous =
     AMBIGUOUS_RAW.test(pathname) ||
-    DOT_SEGMENT.test(decoded) ||
+    hasDotSegment(decoded) ||
     CONTROL.test(decoded) ||
     decoded.includes("//") ||
     LOOKALIKE.test(decoded) ||
@@ -81,7 +87,8 @@ export function isPublicPath(path: CanonicalPath, config: Config): boolean {
 
 /** A CORS preflight carries no credentials by design; the origin answers it. */
 export function isPreflight(request: Request): boolean {
-  return request.method === "OPTIONS" && request.headers.has("access-control-request-method");
+  // Browsers always name the page's origin in a preflight; without one it is just an OPTIONS request.
+  return request.method === "OPTIONS" && request.headers.has("access-control-request-method") && request.headers.has("origin");
 }
 
 /**

@@ -33,7 +33,11 @@ export function prefersHtml(request: Request): boolean {
   return (request.headers.get("accept") ?? "").includes("text/html");
 }
 
-/** Attaches Set-Cookie headers to a response, copying it only when there is something to add. */
+/**
+ * Attaches Set-Cookie headers to a response, copying it only when there is something to add. A
+ * response that carries a session cookie is never stored by any cache, whatever the origin said:
+ * a cached `public` page would hand this visitor's cookie to the next one.
+ */
 export function withCookies(response: Response, cookies: readonly (string | undefined)[]): Response {
   const present = cookies.filter((cookie): cookie is string => cookie !== undefined);
   if (present.length === 0) return response;
@@ -46,5 +50,6 @@ export function withCookies(response: Response, cookies: readonly (string | unde
   }
   const copy = new Response(response.body, response);
   for (const cookie of present) copy.headers.append("set-cookie", cookie);
+  if (!/\bno-store\b/i.test(copy.headers.get("cache-control") ?? "")) copy.headers.set("cache-control", "private, no-store");
   return copy;
 }

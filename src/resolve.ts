@@ -113,6 +113,11 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
     idToken: tokens.idToken ?? record.idToken,
     refreshedAt: at,
   };
+  // A logout (or an operator's revocation) while the provider was answering deleted the record:
+  // writing the refreshed one back would undo it. KV has no compare-and-swap, so this narrows the
+  // window to the moment between this read and the write.
+  const stillThere = await store.get(cookie.sid).catch(() => "unknown" as const);
+  if (stillThere === undefined) return { kind: "ended", reason: "revoked" };
   // One write per check, whatever happened: the refreshed record also re-seals under the newest key.
   await write(store, cookie.sid, refreshed, at, "kv_write");
   await logUser("refresh_ok", record.sub);

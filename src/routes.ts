@@ -52,7 +52,8 @@ async function logout(c: Ctx, returnTo: string | undefined): Promise<Response> {
   if (opened !== undefined) {
     const store = new SessionStore(c.env.SESSIONS, keyring);
     idToken = (await store.get(opened.cookie.sid).catch(() => undefined))?.record.idToken;
-    await store.delete(opened.cookie.sid);
+    // Local logout must always work: a KV failure leaves the record to its TTL, the cookie still goes.
+    await store.delete(opened.cookie.sid).catch((error: unknown) => log("provider_error", { step: "kv_delete", reason: describe(error) }));
   }
   const fields = { had_session: opened !== undefined, at_provider: config.logoutAtProvider };
   if (opened === undefined) log("logout", fields);
@@ -83,7 +84,7 @@ export function authRoutes(): Hono<AppEnv> {
     if (finished !== undefined) return finished;
     // No pending login for this state: a replayed callback, the back button, or another browser.
     const { session, setCookie } = await currentSession(c);
-    if (session !== undefined) return withCookies(c.redirect("/", 302), [setCookie]);
+    if (session !== undefined) return withCookies(new Response(null, { status: 302, headers: { location: "/", ...NO_STORE } }), [setCookie]);
     throw new GateError("login_expired", "The callback matches no pending login (expired, replayed or from another browser)", {
       setCookies: setCookie === undefined ? [] : [setCookie],
     });
@@ -92,8 +93,9 @@ export function authRoutes(): Hono<AppEnv> {
   routes.get("/logout", async (c) => {
     // Only the browser's own word (fetch metadata) that the link was on this site, or typed in the
     // address bar, logs out at once; a cross-site link or a client without it gets asked first.
+    // A navigation only: an <img src="/_auth/logout"> in content on the site is same-origin too.
     const site = c.req.header("sec-fetch-site");
-    if (site === "same-origin" || site === "none") return logout(c, c.req.query("rd"));
+    if ((site === "same-origin" || site === "none") && c.req.header("sec-fetch-mode") === "navigate") return logout(c, c.req.query("rd"));
     const lang = pickLang(c.req.header("accept-language"));
     const { authPrefix } = c.var.runtime.config;
     const rd = c.req.query("rd");

@@ -107,6 +107,20 @@ describe("config: a wrong setting is named, with the fix", () => {
     expect(problemsOf(() => parseConfig(settings)).join("\n")).toContain(message);
   });
 
+  it.each(["/static/../*", "/a/./b", "/admin?x", "/x#*", "/a//b/*", "/%2e%2e/*", "/a\\b", "/a\tb"])(
+    "refuses the path pattern %j, which the URL parser would rewrite into a wider one",
+    async (pattern) => {
+      const settings = await validSettings({ PUBLIC_PATHS: pattern });
+      expect(problemsOf(() => parseConfig(settings)).join()).toContain("must be a plain path");
+    },
+  );
+
+  it("refuses a SESSION_TTL longer than a browser keeps a cookie (400 days)", async () => {
+    const settings = await validSettings({ SESSION_TTL: "401d" });
+    expect(problemsOf(() => parseConfig(settings)).join()).toContain("SESSION_TTL: must be at most 400 days");
+    expect(parseConfig(await validSettings({ SESSION_TTL: "400d" })).sessionTtl).toBe(400 * 86400);
+  });
+
   it("refuses an assertion key without kid or without the private part", async () => {
     const settings = await validSettings();
     const jwk = JSON.parse(settings.ASSERTION_SIGNING_KEY!) as Record<string, unknown>;

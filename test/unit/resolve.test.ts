@@ -140,7 +140,7 @@ describe("resolveSession: a check costs one KV read and at most one KV write", (
     expect(resolved.setCookie).toMatch(/^__Host-kg_session=/);
   });
 
-  it("access token due: one read, one write, one refresh — also for 20 parallel requests of the session", async () => {
+  it("access token due: two reads (before the refresh and before the write), one write, one refresh — also for 20 parallel requests of the session", async () => {
     let n = 0;
     const provider = fakeRefresh(() => tokens(++n));
     const rt = await runtime(provider.refresh);
@@ -149,7 +149,7 @@ describe("resolveSession: a check costs one KV read and at most one KV write", (
     const since = nowSeconds();
     const resolved = await Promise.all(Array.from({ length: 20 }, () => resolveSession(rt, kv, scope, raw, noWait)));
     expect(resolved.every((r) => r.session?.user.sub === SUB)).toBe(true);
-    expect(counts).toEqual({ get: 1, put: 1, delete: 0 });
+    expect(counts).toEqual({ get: 2, put: 1, delete: 0 });
     expect(provider.calls).toEqual(["rt-0"]);
     expect(rt.checks.size).toBe(0);
     const stored = (await storedRecord(rt, sid))!.record;
@@ -270,6 +270,22 @@ describe("resolveSession: what ends a session at a check", () => {
     const resolved = await resolveSession(rt, countingKv().kv, scope, raw, noWait);
     expect(resolved.session).toBeUndefined();
     expect(resolved.setCookie).toMatch(/Max-Age=0/);
+  });
+
+  it("a logout while the provider is answering a refresh is not undone by writing the refreshed record back", async () => {
+    let sid = "";
+    const provider = fakeRefresh(async () => {
+      await SESSIONS.delete(`session:${sid}`); // the user's POST /_auth/logout lands meanwhile
+      return tokens(1);
+    });
+    const rt = await runtime(provider.refresh);
+    const seeded = await seed(rt, { checkedAgo: INTERVAL, accessTokenIn: 30 });
+    sid = seeded.sid;
+    const resolved = await resolveSession(rt, countingKv().kv, scope, seeded.raw, noWait);
+    expect(provider.calls).toEqual(["rt-0"]);
+    expect(resolved.session).toBeUndefined();
+    expect(resolved.setCookie).toMatch(/Max-Age=0/);
+    expect(await SESSIONS.get(`session:${sid}`)).toBeNull();
   });
 });
 
