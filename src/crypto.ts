@@ -55,10 +55,6 @@ export function randomId(): string {
   return base64url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-/** SHA-256 of a string, base64url: for KV keys that must not reveal what they index. */
-export async function sha256(text: string): Promise<string> {
-  return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text))));
-}
 
 async function importSealingKey(secret: Uint8Array): Promise<SealingKey> {
   const material = await crypto.subtle.importKey("raw", secret, "HKDF", false, ["deriveKey", "deriveBits"]);

@@ -5,7 +5,6 @@
  */
 
 export type GateErrorCode =
-  | "bad_request"
   | "not_found"
   | "insecure_transport"
   | "login_expired"
@@ -19,7 +18,6 @@ export type GateErrorCode =
   | "origin_unavailable";
 
 const STATUS: Record<GateErrorCode, number> = {
-  bad_request: 400,
   not_found: 404,
   insecure_transport: 400,
   login_expired: 400,

@@ -58,7 +58,6 @@ const TEXT = {
 
 const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>> = {
   ru: {
-    bad_request: ["Неверный запрос", "Запрос не удалось обработать."],
     not_found: ["Страница не найдена", "Такой страницы нет."],
     insecure_transport: ["Нужно HTTPS", "Этот сайт работает только по HTTPS."],
     login_expired: ["Вход не завершён", "Ссылка для входа устарела или была открыта в другом браузере. Начните вход заново."],
@@ -72,7 +71,6 @@ const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>>
     origin_unavailable: ["Сайт недоступен", "Сайт сейчас не отвечает. Попробуйте через минуту."],
   },
   en: {
-    bad_request: ["Bad request", "The request could not be processed."],
     not_found: ["Not found", "There is no such page."],
     insecure_transport: ["HTTPS required", "This site works over HTTPS only."],
     login_expired: ["Sign-in not completed", "The sign-in link has expired or was opened in another browser. Please start again."],
