@@ -46,6 +46,13 @@ export function withoutGateCookies(cookieHeader: string, isGateCookie: (name: st
 }
 
 /**
+ * Headers with which IIS, Symfony, Laravel, Spring and some proxies let a client replace the path or
+ * prefix the application routes on: a request the gate let through as public (`/static/x`) must
+ * not be routed to `/admin` by the origin.
+ */
+const ROUTING_OVERRIDES = ["x-original-url", "x-rewrite-url", "x-forwarded-prefix", "x-forwarded-path", "x-original-uri"];
+
+/**
  * The headers the origin receives, before identity is added. `Host` is left to `fetch` (it follows
  * the upstream URL); the host and scheme the visitor used travel in `X-Forwarded-Host`/`-Proto`.
  */
@@ -53,6 +60,7 @@ export function sanitizedHeaders(incoming: Headers, requestUrl: URL, isGateCooki
   // One native copy, then deletions: in workerd a third cheaper than appending header by header.
   const headers = new Headers(incoming);
   for (const name of incoming.keys()) if (isIdentityHeader(name)) headers.delete(name);
+  for (const name of ROUTING_OVERRIDES) headers.delete(name);
   headers.delete("cookie");
   headers.delete("host");
   headers.set("x-forwarded-host", requestUrl.host);

@@ -33,6 +33,23 @@ describe("CORS preflights reach the origin bare", () => {
   });
 });
 
+describe("a public path cannot be re-routed at the origin", () => {
+  it.each(["X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Prefix", "X-Forwarded-Path", "X-Original-URI"])(
+    "a client's %s never reaches the origin",
+    async (name) => {
+      const stack = await startStack({ vars: { PUBLIC_PATHS: "/echo/public/*" } });
+      try {
+        const response = await new HttpClient().get(`${stack.gate.url}/echo/public/x`, { accept: "application/json", [name]: "/admin/delete" });
+        expect(response.status).toBe(200);
+        const [seen] = stack.originRequests("/echo/public/x");
+        expect(seen!.headers[name.toLowerCase()]).toBeUndefined();
+      } finally {
+        await stack.close();
+      }
+    },
+  );
+});
+
 describe("logout only by the user's own navigation", () => {
   let stack: Stack;
   beforeAll(async () => {
