@@ -1,6 +1,7 @@
 // Starting and stopping loopback HTTP servers for the development tools.
 
 import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
 
 /**
  * @typedef {object} Listening
@@ -97,4 +98,31 @@ export async function readBody(req, limit = Infinity) {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * Runs `main` when the module at `moduleUrl` is the process's entry point (`node dev/x.mjs`), not
+ * when it is imported; a failure ends the process with its message and exit code 1.
+ * @param {string} moduleUrl  the caller's `import.meta.url`
+ * @param {() => Promise<void>} main
+ */
+export function runAsScript(moduleUrl, main) {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  main().catch((error) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}
+
+/**
+ * Ctrl-C or SIGTERM closes the server and exits 0.
+ * @param {() => Promise<unknown>} close
+ */
+export function closeOnSignal(close) {
+  const stop = async () => {
+    await close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }

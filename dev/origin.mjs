@@ -8,10 +8,10 @@
 
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
-import { listen, readBody } from './listen.mjs';
+import { closeOnSignal, listen, readBody, runAsScript } from './listen.mjs';
 import { escapeHtml } from './html.mjs';
 
 /**
@@ -282,17 +282,7 @@ async function main() {
   });
   const origin = await startOrigin({ port: Number(values.port), host: values.host, gateUrl: values['gate-url'] });
   console.log(`Demo origin: ${origin.url} (assertions verified against ${values['gate-url']})`);
-  const stop = async () => {
-    await origin.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignal(() => origin.close());
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, main);

@@ -15,12 +15,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+
 import { exportJWK, generateKeyPair, calculateJwkThumbprint } from 'jose';
 
 import { CookieJar } from './cookie-jar.mjs';
 import { parseForms } from './html-form.mjs';
-import { listen } from './listen.mjs';
+import { closeOnSignal, listen, runAsScript } from './listen.mjs';
 import { DEMO_USERS, SCOPE_CLAIMS, createAccounts } from './provider-accounts.mjs';
 import { interactionRoutes } from './provider-interactions.mjs';
 import { createMemoryStore } from './provider-store.mjs';
@@ -555,17 +555,7 @@ async function main() {
   console.log(`  discovery: ${running.issuer}/.well-known/openid-configuration`);
   console.log(`  client:    ${values['client-id']} (${values['auth-method']})`);
   console.log('  login:     demo / demo  (also petrov / petrov, phone / phone)');
-  const stop = async () => {
-    await running.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignal(() => running.close());
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, main);
