@@ -70,7 +70,7 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
   const { config } = rt;
   let found: Awaited<ReturnType<SessionStore["get"]>>;
   try {
-    found = await store.get(cookie.sid);
+    found = await withinTimeout(store.get(cookie.sid), config.oidcTimeout * 1000);
   } catch (error) {
     log("provider_error", { step: "kv_read", reason: describe(error) });
     return retryLater(rt, cookie, at);
@@ -122,6 +122,18 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
   await write(store, cookie.sid, refreshed, at, "kv_write");
   await logUser("refresh_ok", record.sub);
   return checked(rt, cookie, refreshed, at);
+}
+
+/**
+ * KV has no timeout of its own, and every request of the session waits on this check (single
+ * flight): a read that hangs is given up after the same bound as a provider call.
+ */
+function withinTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`KV did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

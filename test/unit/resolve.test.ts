@@ -21,12 +21,13 @@ function expectTakenSince(value: number | undefined, since: number): void {
 }
 
 /** SESSIONS as the gate sees it, counting every operation; `failing` makes an operation throw. */
-function countingKv(failing: { get?: boolean; put?: boolean } = {}) {
+function countingKv(failing: { get?: boolean; put?: boolean; hang?: boolean } = {}) {
   const counts = { get: 0, put: 0, delete: 0 };
   const kv = {
     get(key: string) {
       counts.get += 1;
       if (failing.get) return Promise.reject(new Error("KV is down"));
+      if (failing.hang) return new Promise(() => undefined);
       return SESSIONS.get(key);
     },
     put(key: string, value: string, options?: KVNamespacePutOptions) {
@@ -207,6 +208,17 @@ describe("resolveSession: failures of the provider or KV keep the session", () =
     const resolved = await resolveSession(rt, kv, scope, raw, noWait);
     expect(resolved.session?.user.sub).toBe(SUB);
     expect(provider.calls).toEqual([]);
+  });
+
+  it("KV hangs: the check gives up after OIDC_TIMEOUT and the requests are served from the cookie", async () => {
+    const provider = fakeRefresh(() => tokens(1));
+    const rt = await runtime(provider.refresh, { OIDC_TIMEOUT: "1" });
+    const { raw } = await seed(rt, { checkedAgo: INTERVAL, accessTokenIn: 30 });
+    const { kv } = countingKv({ hang: true });
+    const resolved = await Promise.all(Array.from({ length: 5 }, () => resolveSession(rt, kv, scope, raw, noWait)));
+    expect(resolved.every((r) => r.session?.user.sub === SUB)).toBe(true);
+    expect(provider.calls).toEqual([]);
+    expect(rt.checks.size).toBe(0);
   });
 
   it("KV cannot be written after a refresh: the request is still served", async () => {
