@@ -129,7 +129,7 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
  * flight): a read that hangs is given up after the same bound as a provider call.
  */
 function withinTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: ReturnType<typeof setTimeout> | null = null;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`KV did not answer within ${ms} ms`)), ms);
   });
