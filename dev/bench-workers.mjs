@@ -13,6 +13,8 @@ import { build } from 'esbuild';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import workerd from 'workerd';
 
+import { workerBuildOptions } from './worker-build.mjs';
+
 export const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 
 /** The Worker sources under dev/bench/, bundled with src/ and their npm dependencies. */
@@ -29,18 +31,7 @@ export async function bundleWorkers() {
   const scripts = {};
   for (const name of WORKERS) {
     const outfile = join(dir, `${name}.js`);
-    await build({
-      entryPoints: [join(repoRoot, 'dev/bench', `${name}.js`)],
-      outfile,
-      bundle: true,
-      format: 'esm',
-      platform: 'neutral',
-      target: 'es2022',
-      conditions: ['workerd', 'worker', 'browser'],
-      mainFields: ['module', 'main'],
-      external: ['cloudflare:*', 'node:*'],
-      logLevel: 'silent',
-    });
+    await build(workerBuildOptions(join(repoRoot, 'dev/bench', `${name}.js`), outfile));
     scripts[name] = outfile;
   }
   return { dir, scripts, close: () => rm(dir, { recursive: true, force: true }) };

@@ -2,6 +2,7 @@ import { build } from "esbuild";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { workerBuildOptions } from "../../dev/worker-build.mjs";
 import { repoRoot } from "./worker-config.ts";
 
 /**
@@ -14,19 +15,6 @@ import { repoRoot } from "./worker-config.ts";
 export async function bundleWorker(outdir?: string): Promise<string> {
   const dir = outdir ?? (await mkdtemp(join(tmpdir(), "kontur-gate-bundle-")));
   const outfile = join(dir, "index.js");
-  await build({
-    entryPoints: [join(repoRoot, "src/index.ts")],
-    outfile,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    // Runtime-provided modules (cloudflare:workers, node:async_hooks with nodejs_als, …) are resolved by workerd.
-    external: ["cloudflare:*", "node:*"],
-    // No source map: workerd does not apply it to logged stack traces, so it would only add weight.
-    logLevel: "silent",
-  });
+  await build(workerBuildOptions(join(repoRoot, "src/index.ts"), outfile));
   return outfile;
 }
