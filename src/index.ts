@@ -4,12 +4,12 @@
  * value of a secret.
  */
 import type { Hono } from "hono";
-import { buildApp } from "./app";
-import type { AppEnv, Bindings } from "./env";
-import { ConfigError } from "./errors";
-import { log, requestRef, withRequestLog } from "./log";
-import { PAGE_HEADERS } from "./pages";
-import { runtimeFor, type Runtime } from "./runtime";
+import { buildApp } from "./edge/app";
+import type { AppEnv, Bindings } from "./edge/context";
+import { ConfigError } from "./edge/errors";
+import { log, requestRef, withRequestLog } from "./edge/log";
+import { runtimeFor, type Runtime } from "./edge/runtime";
+import { PAGE_HEADERS } from "./pages/pages";
 
 const apps = new WeakMap<Runtime, Hono<AppEnv>>();
 

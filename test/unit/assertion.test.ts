@@ -1,6 +1,6 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
-import { AssertionSigner, ASSERTION_TTL } from "../../src/assertion";
+import { AssertionSigner, ASSERTION_TTL } from "../../src/proxy/assertion";
 import type { AssertionKeyJwk } from "../../src/config";
 import { signingJwk } from "./fixtures";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { importKeyring, open, seal } from "../../src/crypto";
+import { importKeyring, open, seal } from "../../src/session/seal";
 import { base64urlDecode } from "../../src/config";
 import { randomSecret } from "./fixtures";
 

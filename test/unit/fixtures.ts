@@ -1,6 +1,6 @@
 /** Fresh keys and valid settings for unit tests; nothing here is a fixed secret. */
 import type { Settings } from "../../src/config";
-import { base64url } from "../../src/crypto";
+import { base64url } from "../../src/session/seal";
 
 export function randomSecret(bytes = 32): string {
   return base64url(crypto.getRandomValues(new Uint8Array(bytes)));

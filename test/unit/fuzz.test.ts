@@ -8,9 +8,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { base64urlDecode, parseConfig, type Config } from "../../src/config";
-import { importKeyring, open, seal, type Keyring } from "../../src/crypto";
-import { canonicalPath, isPublicPath, safeReturnPath } from "../../src/policy";
-import { openSessionCookie, sealSessionCookie, type SessionCookie } from "../../src/session";
+import { importKeyring, open, seal, type Keyring } from "../../src/session/seal";
+import { isPublicPath } from "../../src/policy/access";
+import { canonicalPath } from "../../src/policy/path";
+import { safeReturnPath } from "../../src/policy/return-path";
+import { openSessionCookie, sealSessionCookie, type SessionCookie } from "../../src/session/cookie";
 import { randomSecret, validSettings } from "./fixtures";
 
 const SITE = "https://site.example";

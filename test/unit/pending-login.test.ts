@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { base64urlDecode } from "../../src/config";
-import { importKeyring } from "../../src/crypto";
-import { MAX_PENDING_LOGINS, storePendingLogin, takePendingLogin, type PendingLoginCookie } from "../../src/login";
+import { importKeyring } from "../../src/session/seal";
+import { MAX_PENDING_LOGINS, storePendingLogin, takePendingLogin, type PendingLoginCookie } from "../../src/session/pending-login";
 import { randomSecret } from "./fixtures";
 
 const http = { secure: false };
@@ -32,8 +32,8 @@ describe("pending logins: the browser carries them but cannot read or forge them
   it("two tabs start two logins and both complete", async () => {
     const keys = await importKeyring([base64urlDecode(randomSecret())!]);
     const [a, b] = [state(), state()];
-    const jar = cookieJar(await storePendingLogin(keys, http, "", login(a)));
-    cookieJar(await storePendingLogin(keys, http, header(jar), login(b)), jar);
+    const jar = cookieJar(await storePendingLogin(keys, http, "", login(a), Date.now()));
+    cookieJar(await storePendingLogin(keys, http, header(jar), login(b), Date.now()), jar);
     const now = Math.floor(Date.now() / 1000);
     expect((await takePendingLogin(keys, http, header(jar), a, now))?.login.nonce).toBe(`nonce-${a}`);
     expect((await takePendingLogin(keys, http, header(jar), b, now))?.login.nonce).toBe(`nonce-${b}`);
@@ -41,7 +41,7 @@ describe("pending logins: the browser carries them but cannot read or forge them
 
   it("uses __Host- cookies with Secure on https and Max-Age of 30 minutes", async () => {
     const keys = await importKeyring([base64urlDecode(randomSecret())!]);
-    const [setCookie] = await storePendingLogin(keys, https, "", login(state()));
+    const [setCookie] = await storePendingLogin(keys, https, "", login(state()), Date.now());
     expect(setCookie).toMatch(/^__Host-kg_login_/);
     expect(setCookie).toContain("Secure");
     expect(setCookie).toContain("HttpOnly");
@@ -53,14 +53,14 @@ describe("pending logins: the browser carries them but cannot read or forge them
 
   it("a state that matches no cookie finds nothing (forged or another browser's state)", async () => {
     const keys = await importKeyring([base64urlDecode(randomSecret())!]);
-    const jar = cookieJar(await storePendingLogin(keys, http, "", login(state())));
+    const jar = cookieJar(await storePendingLogin(keys, http, "", login(state()), Date.now()));
     expect(await takePendingLogin(keys, http, header(jar), state(), Math.floor(Date.now() / 1000))).toBeUndefined();
   });
 
   it("a cookie renamed to another state's name does not open (the seal binds the whole state)", async () => {
     const keys = await importKeyring([base64urlDecode(randomSecret())!]);
     const real = state();
-    const jar = cookieJar(await storePendingLogin(keys, http, "", login(real)));
+    const jar = cookieJar(await storePendingLogin(keys, http, "", login(real), Date.now()));
     const value = [...jar.values()][0];
     const forgedState = real.slice(0, 16) + "X".repeat(real.length - 16);
     const forged = `kg_login_${Math.floor(Date.now() / 1000).toString(36)}_${forgedState.slice(0, 16)}=${value}`;
@@ -71,7 +71,7 @@ describe("pending logins: the browser carries them but cannot read or forge them
     const keys = await importKeyring([base64urlDecode(randomSecret())!]);
     const s = state();
     const created = Math.floor(Date.now() / 1000) - 29 * 60;
-    const jar = cookieJar(await storePendingLogin(keys, http, "", login(s, created)));
+    const jar = cookieJar(await storePendingLogin(keys, http, "", login(s, created), Date.now()));
     expect((await takePendingLogin(keys, http, header(jar), s, Math.floor(Date.now() / 1000)))?.login.returnTo).toBe(`/after/${s.slice(0, 4)}`);
   });
 
@@ -79,7 +79,7 @@ describe("pending logins: the browser carries them but cannot read or forge them
     const keys = await importKeyring([base64urlDecode(randomSecret())!]);
     const s = state();
     const created = Math.floor(Date.now() / 1000) - 31 * 60;
-    const jar = cookieJar(await storePendingLogin(keys, http, "", login(s, created)));
+    const jar = cookieJar(await storePendingLogin(keys, http, "", login(s, created), Date.now()));
     expect(await takePendingLogin(keys, http, header(jar), s, Math.floor(Date.now() / 1000))).toBeUndefined();
   });
 
@@ -91,7 +91,7 @@ describe("pending logins: the browser carries them but cannot read or forge them
     for (let i = 0; i < 10; i++) {
       const s = state();
       states.push(s);
-      cookieJar(await storePendingLogin(keys, http, header(jar), login(s, start + i)), jar);
+      cookieJar(await storePendingLogin(keys, http, header(jar), login(s, start + i), Date.now()), jar);
     }
     expect(jar.size).toBe(MAX_PENDING_LOGINS);
     const now = Math.floor(Date.now() / 1000);

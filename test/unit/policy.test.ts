@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
-import { canonicalPath, isAllowed, isPreflight, isPublicPath, matchesPattern, safeReturnPath, wantsLoginRedirect } from "../../src/policy";
+import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../../src/policy/access";
+import { canonicalPath, matchesPattern } from "../../src/policy/path";
+import { safeReturnPath } from "../../src/policy/return-path";
 import { OPEN_REDIRECT_PAYLOADS } from "../helpers/open-redirects";
 import { validSettings } from "./fixtures";
 

@@ -1,10 +1,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { base64urlDecode, parseConfig, type Settings } from "../../src/config";
-import { importKeyring, randomId, type Keyring } from "../../src/crypto";
-import { RefreshError, type RefreshedTokens } from "../../src/oidc";
-import { resolveSession, type SessionRuntime } from "../../src/resolve";
-import { SessionStore, openSessionCookie, sealSessionCookie, type SessionCookie, type SessionRecord } from "../../src/session";
+import { RefreshError, type RefreshedTokens } from "../../src/oidc/decisions";
+import { resolveSession as checkSession } from "../../src/session/check";
+import { openSessionCookie, sealSessionCookie, type CookieScope, type SessionCookie } from "../../src/session/cookie";
+import type { SessionRequest, SessionRuntime } from "../../src/session/request";
+import { importKeyring, randomId, type Keyring } from "../../src/session/seal";
+import { SessionStore, type SessionRecord } from "../../src/session/store";
 import { randomSecret, validSettings } from "./fixtures";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
@@ -62,7 +64,33 @@ function tokens(n: number): RefreshedTokens {
 
 async function runtime(refresh: Refresh, settings: Settings = {}, keyring?: Keyring): Promise<SessionRuntime> {
   const config = parseConfig(await validSettings({ SESSION_CHECK_INTERVAL: String(INTERVAL), ...settings }));
-  return { config, keyring: keyring ?? (await importKeyring(config.sessionSecrets)), checks: new Map(), oidc: { refresh } };
+  const unused = (): never => {
+    throw new Error("a session check never logs in or out");
+  };
+  return {
+    config,
+    clock: Date.now,
+    keyring: keyring ?? (await importKeyring(config.sessionSecrets)),
+    checks: new Map(),
+    oidc: { refresh, authorizationUrl: unused, callback: unused, endSessionUrl: unused },
+  };
+}
+
+/** One request's session check; the cookie it sets (re-issued or cleared), if any. */
+async function resolveSession(rt: SessionRuntime, kv: KVNamespace, scope: CookieScope, raw: string | undefined, waitUntil: SessionRequest["waitUntil"]) {
+  const req: SessionRequest = {
+    runtime: rt,
+    url: new URL("https://site.example/"),
+    now: Math.floor(rt.clock() / 1000),
+    scope,
+    store: new SessionStore(kv, rt.keyring),
+    setCookies: [],
+    waitUntil,
+    session: undefined,
+    returnTo: undefined,
+  };
+  const session = await checkSession(req, raw);
+  return { session, setCookie: req.setCookies[0] };
 }
 
 interface Seed {

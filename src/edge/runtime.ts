@@ -4,23 +4,24 @@
  * scope, so this happens lazily on the first request and is reused while the settings are unchanged.
  */
 import { importJWK, type JWK } from "jose";
-import { AssertionSigner, publicJwk } from "./assertion";
-import { parseConfig, SETTING_NAMES, type Config } from "./config";
-import { importKeyring, type Keyring } from "./crypto";
-import type { Bindings } from "./env";
+import { parseConfig, SETTING_NAMES, type Config } from "../config";
+import { OidcClient } from "../oidc/client";
+import { AssertionSigner, publicJwk } from "../proxy/assertion";
+import type { SessionRuntime } from "../session/request";
+import { importKeyring } from "../session/seal";
+import type { Bindings } from "./context";
 import { ConfigError } from "./errors";
-import { OidcClient } from "./oidc";
-import type { CheckOutcome } from "./resolve";
 
-export interface Runtime {
-  readonly config: Config;
-  readonly keyring: Keyring;
+export interface Runtime extends SessionRuntime {
   readonly oidc: OidcClient;
   readonly signer: AssertionSigner;
   /** What `/_auth/jwks.json` serves: the signing key's public part, then the previous keys'. */
   readonly jwks: { readonly keys: readonly JWK[] };
-  /** Session checks in flight in this isolate, by session id: parallel requests share one. */
-  readonly checks: Map<string, Promise<CheckOutcome>>;
+}
+
+export interface RuntimeOptions {
+  /** Epoch milliseconds; tests inject a clock they can move instead of sleeping. */
+  readonly clock?: () => number;
 }
 
 let cached: { env: Bindings; fingerprint: string; runtime: Promise<Runtime> } | undefined;
@@ -29,7 +30,9 @@ function fingerprint(env: Bindings): string {
   return JSON.stringify(SETTING_NAMES.map((name) => env[name] ?? null));
 }
 
-async function build(env: Bindings): Promise<Runtime> {
+/** Builds a runtime from settings; a ConfigError lists every problem. Exported for tests (app.request). */
+export async function createRuntime(env: Bindings, options: RuntimeOptions = {}): Promise<Runtime> {
+  const clock = options.clock ?? Date.now;
   const problems: string[] = [];
   let config: Config | undefined;
   try {
@@ -57,8 +60,9 @@ async function build(env: Bindings): Promise<Runtime> {
   }
   return {
     config,
+    clock,
     keyring: await importKeyring(config.sessionSecrets),
-    oidc: new OidcClient(config),
+    oidc: new OidcClient(config, clock),
     signer,
     jwks: { keys: [signer.publicJwk, ...previous] },
     checks: new Map(),
@@ -69,7 +73,7 @@ async function build(env: Bindings): Promise<Runtime> {
 export function runtimeFor(env: Bindings): Promise<Runtime> {
   if (cached?.env === env) return cached.runtime;
   const print = fingerprint(env);
-  if (cached?.fingerprint !== print) cached = { env, fingerprint: print, runtime: build(env) };
+  if (cached?.fingerprint !== print) cached = { env, fingerprint: print, runtime: createRuntime(env) };
   else cached.env = env;
   return cached.runtime;
 }

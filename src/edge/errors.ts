@@ -1,7 +1,9 @@
 /**
  * The closed set of failures the gate reports, each with a stable `code` and the HTTP status it maps
- * to. `app.onError` (src/app.ts) is the only place that turns them into responses: routes and
- * middleware throw, they never build error responses themselves.
+ * to. `app.onError` (src/edge/app.ts) is the only place that turns them into responses: routes and
+ * middleware throw, they never build error responses themselves. Like Hono's `HTTPException` an
+ * error carries no response data: what a page needs (cookies, return path, user) is in the request
+ * context.
  */
 
 export type GateErrorCode =
@@ -31,21 +33,21 @@ const STATUS: Record<GateErrorCode, number> = {
   origin_unavailable: 502,
 };
 
-export interface GateErrorOptions {
-  /** Seconds, for `Retry-After` when the provider is down. */
-  readonly retryAfter?: number;
-  /** Where "try again" should lead after a new login (a validated same-site path). */
-  readonly returnTo?: string;
-  /** Cookies to set or clear with the error response (a consumed pending login, a dead session). */
-  readonly setCookies?: readonly string[];
-  /** Who is signed in, for the forbidden page. */
-  readonly who?: string;
-}
+/**
+ * Seconds a visitor is asked to wait (`Retry-After`): the provider (or the session store at login)
+ * is asked again after 30 s, the origin after 10 s.
+ */
+const RETRY_AFTER: Partial<Record<GateErrorCode, number>> = {
+  provider_unavailable: 30,
+  origin_unavailable: 10,
+};
 
 /** A failure caused by the request or by the provider; safe to describe to the visitor. */
 export class GateError extends Error {
   override readonly name = "GateError";
   readonly status: number;
+  /** Seconds for `Retry-After`, for the failures that pass by themselves. */
+  readonly retryAfter: number | undefined;
 
   /**
    * @param code stable identifier, logged and returned in JSON bodies
@@ -54,10 +56,10 @@ export class GateError extends Error {
   constructor(
     readonly code: GateErrorCode,
     message: string,
-    readonly options: GateErrorOptions = {},
   ) {
     super(message);
     this.status = STATUS[code];
+    this.retryAfter = RETRY_AFTER[code];
   }
 }
 

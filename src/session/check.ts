@@ -10,20 +10,11 @@
  * the winner's tokens from the record. Only `invalid_grant` or a changed identity end a session; a
  * provider or KV that fails leaves it running from the cookie and the check is retried soon.
  */
-import { describe, RefreshError, type OidcClient } from "./oidc";
-import { log, logUser } from "./log";
-import type { Runtime } from "./runtime";
-import {
-  openSessionCookie,
-  sealSessionCookie,
-  serializeCookie,
-  clearCookie,
-  SessionStore,
-  type CookieScope,
-  type SessionCookie,
-  type SessionRecord,
-  SESSION_COOKIE,
-} from "./session";
+import { log, logUser } from "../edge/log";
+import { describe, RefreshError, type RefreshedTokens } from "../oidc/decisions";
+import { clearCookie, openSessionCookie, sealSessionCookie, serializeCookie, SESSION_COOKIE, type SessionCookie } from "./cookie";
+import type { CheckOutcome, SessionRequest, SessionRuntime } from "./request";
+import type { SessionRecord, SessionStore } from "./store";
 
 /** After a failed check (provider or KV down), try again this soon (or at the interval, if shorter). */
 const RETRY_CHECK_AFTER = 30;
@@ -31,24 +22,6 @@ const RETRY_CHECK_AFTER = 30;
 const ADOPT_POLL_MS = [0, 250, 500, 1250];
 /** Refresh an access token that expires within this many seconds after the next check. */
 const REFRESH_MARGIN = 60;
-
-/** What session checks need of the runtime: its settings, keys, provider refresh and flights. */
-export type SessionRuntime = Pick<Runtime, "config" | "keyring" | "checks"> & { readonly oidc: Pick<OidcClient, "refresh"> };
-
-export type CheckOutcome =
-  | { kind: "ok"; cookie: SessionCookie }
-  | { kind: "ended"; reason: string };
-
-export interface Resolved {
-  /** The session after the check, or undefined (none, expired, revoked). */
-  readonly session: SessionCookie | undefined;
-  /** A Set-Cookie to send with the response: a re-issued or cleared session cookie. */
-  readonly setCookie: string | undefined;
-}
-
-export function now(): number {
-  return Math.floor(Date.now() / 1000);
-}
 
 function accessTokenDue(record: SessionRecord, at: number, interval: number): boolean {
   return record.accessTokenExpiresAt !== undefined && record.accessTokenExpiresAt <= at + interval + REFRESH_MARGIN;
@@ -84,7 +57,7 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
     if (!found.current) await write(store, cookie.sid, record, at, "kv_reseal"); // re-seal under the newest key
     return checked(rt, cookie, record, at);
   }
-  let tokens: Awaited<ReturnType<OidcClient["refresh"]>>;
+  let tokens: RefreshedTokens;
   try {
     tokens = await rt.oidc.refresh(record.refreshToken, record.sub);
   } catch (error) {
@@ -174,40 +147,36 @@ function sharedCheck(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
 }
 
 /**
- * Resolves the session carried by `rawCookie`. `waitUntil` keeps KV clean-up alive after the
- * response without delaying it.
+ * The session carried by `rawCookie` after the checks that are due, or undefined (none, forged,
+ * expired, revoked). A re-issued or cleared cookie goes into the request's cookies.
  */
-export async function resolveSession(
-  rt: SessionRuntime,
-  kv: KVNamespace,
-  scope: CookieScope,
-  rawCookie: string | undefined,
-  waitUntil: (promise: Promise<unknown>) => void,
-): Promise<Resolved> {
-  if (rawCookie === undefined) return { session: undefined, setCookie: undefined };
+export async function resolveSession(req: SessionRequest, rawCookie: string | undefined): Promise<SessionCookie | undefined> {
+  if (rawCookie === undefined) return undefined;
+  const { runtime: rt, now: at, store } = req;
   const { config } = rt;
   // Built only when a session ends: serializing a cookie is not free, and most requests keep theirs.
-  const cleared = (): string => clearCookie(scope, SESSION_COOKIE);
+  const ended = (): undefined => {
+    req.setCookies.push(clearCookie(req.scope, SESSION_COOKIE));
+    return undefined;
+  };
   const opened = await openSessionCookie(rt.keyring, rawCookie);
-  if (opened === undefined) return { session: undefined, setCookie: cleared() };
-  const at = now();
-  const store = new SessionStore(kv, rt.keyring);
+  if (opened === undefined) return ended();
   let cookie = opened.cookie;
   if (at >= cookie.exp) {
     await logUser("session_expired", cookie.user.sub, { reason: "ttl" });
-    return { session: undefined, setCookie: cleared() };
+    return ended();
   }
   if (config.sessionIdleTtl !== undefined && at - cookie.seen > config.sessionIdleTtl) {
     await logUser("session_expired", cookie.user.sub, { reason: "idle" });
-    waitUntil(store.delete(cookie.sid).catch(() => undefined));
-    return { session: undefined, setCookie: cleared() };
+    req.waitUntil(store.delete(cookie.sid).catch(() => undefined));
+    return ended();
   }
   let reissue = !opened.current;
   if (at - cookie.chk >= config.sessionCheckInterval) {
     const outcome = await sharedCheck(rt, store, cookie, at);
     if (outcome.kind === "ended") {
       await logUser("session_revoked", cookie.user.sub, { reason: outcome.reason });
-      return { session: undefined, setCookie: cleared() };
+      return ended();
     }
     cookie = outcome.cookie;
     reissue = true;
@@ -217,24 +186,9 @@ export async function resolveSession(
     cookie = { ...cookie, seen: at };
     reissue = true;
   }
-  if (!reissue) return { session: cookie, setCookie: undefined };
-  const sealed = await sealSessionCookie(rt.keyring, cookie);
-  return { session: cookie, setCookie: serializeCookie(scope, SESSION_COOKIE, sealed, cookie.exp - at) };
-}
-
-/** Creates the session after a successful login: the KV record first, then the cookie. */
-export async function createSession(
-  rt: Pick<Runtime, "config" | "keyring">,
-  kv: KVNamespace,
-  scope: CookieScope,
-  sid: string,
-  cookie: Omit<SessionCookie, "sid" | "iat" | "exp" | "chk" | "seen" | "v">,
-  record: Omit<SessionRecord, "iat" | "exp" | "v">,
-): Promise<{ cookie: SessionCookie; setCookie: string }> {
-  const at = now();
-  const exp = at + rt.config.sessionTtl;
-  await new SessionStore(kv, rt.keyring).put(sid, { v: 1, ...record, iat: at, exp }, at);
-  const full: SessionCookie = { v: 1, sid, ...cookie, iat: at, exp, chk: at, seen: at };
-  const sealed = await sealSessionCookie(rt.keyring, full);
-  return { cookie: full, setCookie: serializeCookie(scope, SESSION_COOKIE, sealed, rt.config.sessionTtl) };
+  if (reissue) {
+    const sealed = await sealSessionCookie(rt.keyring, cookie);
+    req.setCookies.push(serializeCookie(req.scope, SESSION_COOKIE, sealed, cookie.exp - at));
+  }
+  return cookie;
 }

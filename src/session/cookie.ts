@@ -1,11 +1,13 @@
 /**
- * Session storage: the sealed session cookie (what the hot path needs, read without any I/O) and the
- * sealed KV record in `SESSIONS` (tokens and the server-side truth that makes revocation possible).
- * The shapes and KV keys are listed in docs/storage-schema.md.
+ * The sealed session cookie: what the hot path needs, read without any I/O. Also the cookie scope
+ * of a request (`__Host-` + `Secure` on https, plain on loopback http) and the gate's cookie names.
+ * The shape is listed in docs/storage-schema.md.
  */
 import type { IDToken } from "oauth4webapi";
 import { serialize, type CookieOptions } from "hono/utils/cookie";
-import { open, randomId, seal, type Keyring } from "./crypto";
+import { isLoopbackHost } from "../config";
+import { GateError } from "../edge/errors";
+import { open, seal, type Keyring } from "./seal";
 
 /** Claims the gate passes on; everything else in the id_token is dropped to keep the cookie small. */
 export interface UserClaims {
@@ -35,26 +37,6 @@ export interface SessionCookie {
   readonly at?: string;
 }
 
-/** The KV record's content (key `session:<sid>`). */
-export interface SessionRecord {
-  readonly v: 1;
-  readonly sub: string;
-  readonly accessToken: string;
-  readonly accessTokenExpiresAt: number | undefined;
-  readonly refreshToken: string | undefined;
-  /** Kept for `id_token_hint` at provider logout; an expired one is accepted there. */
-  readonly idToken: string | undefined;
-  readonly iat: number;
-  readonly exp: number;
-  /**
-   * When the tokens were last refreshed (absent until the first refresh). A request whose cookie
-   * was checked before this takes these tokens instead of refreshing again.
-   */
-  readonly refreshedAt?: number;
-}
-
-/** Cloudflare KV refuses expirations shorter than this (seconds). */
-const KV_MIN_TTL = 60;
 export const SESSION_COOKIE = "kg_session";
 
 /** Cookie attributes for this request's scheme: `__Host-` + `Secure` on https, plain on loopback http. */
@@ -94,6 +76,16 @@ export function userClaims(claims: IDToken): UserClaims {
   ) as unknown as UserClaims;
 }
 
+/**
+ * `__Host-` + `Secure` cookies on https. Plain http is accepted only on loopback hosts (local
+ * development), where browsers keep such cookies; elsewhere a session would travel in clear text.
+ */
+export function cookieScope(url: URL): CookieScope {
+  if (url.protocol === "https:") return { secure: true };
+  if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return { secure: false };
+  throw new GateError("insecure_transport", `Refused a plain-http request to ${url.hostname}: sessions need https`);
+}
+
 function isSessionCookie(value: unknown): value is SessionCookie {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -109,22 +101,6 @@ function isSessionCookie(value: unknown): value is SessionCookie {
   );
 }
 
-function isSessionRecord(value: unknown): value is SessionRecord {
-  if (typeof value !== "object" || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return (
-    v.v === 1 &&
-    typeof v.sub === "string" &&
-    typeof v.accessToken === "string" &&
-    typeof v.exp === "number" &&
-    (v.refreshedAt === undefined || typeof v.refreshedAt === "number")
-  );
-}
-
-export function newSessionId(): string {
-  return randomId();
-}
-
 export async function sealSessionCookie(keyring: Keyring, cookie: SessionCookie): Promise<string> {
   return seal(keyring, SESSION_COOKIE, cookie);
 }
@@ -136,33 +112,4 @@ export async function openSessionCookie(keyring: Keyring, raw: string | undefine
   const opened = await open(keyring, SESSION_COOKIE, raw);
   if (opened === undefined || !isSessionCookie(opened.value)) return undefined;
   return { cookie: opened.value, current: opened.current };
-}
-
-function recordKey(sid: string): string {
-  return `session:${sid}`;
-}
-
-export class SessionStore {
-  constructor(
-    private readonly kv: KVNamespace,
-    private readonly keyring: Keyring,
-  ) {}
-
-  async put(sid: string, record: SessionRecord, now: number): Promise<void> {
-    const sealed = await seal(this.keyring, recordKey(sid), record);
-    await this.kv.put(recordKey(sid), sealed, { expirationTtl: Math.max(KV_MIN_TTL, record.exp - now) });
-  }
-
-  /** The record, or undefined when it was deleted (logout, revocation), expired or unreadable. */
-  async get(sid: string): Promise<{ record: SessionRecord; current: boolean } | undefined> {
-    const sealed = await this.kv.get(recordKey(sid));
-    if (sealed === null) return undefined;
-    const opened = await open(this.keyring, recordKey(sid), sealed);
-    if (opened === undefined || !isSessionRecord(opened.value)) return undefined;
-    return { record: opened.value, current: opened.current };
-  }
-
-  async delete(sid: string): Promise<void> {
-    await this.kv.delete(recordKey(sid));
-  }
 }

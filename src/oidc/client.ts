@@ -2,60 +2,25 @@
  * The provider conversation, thin over oauth4webapi: discovery (cached per isolate), the
  * authorization URL, the callback (code exchange and id_token validation), refresh and RP-initiated
  * logout. Every protocol check is oauth4webapi's; this module only adds what it leaves to the caller
- * (signature check, `alg` pinning, future `iat`, `sub` continuity on refresh) and maps its failures
- * onto GateError codes.
+ * (signature check, `alg` pinning, future `iat`, `sub` continuity on refresh). Its decisions are
+ * the pure functions of ./decisions.ts; this file is the I/O around them.
  */
 import * as oauth from "oauth4webapi";
-import type { Config } from "./config";
-import { GateError } from "./errors";
-import { log } from "./log";
+import type { Config } from "../config";
+import { GateError } from "../edge/errors";
+import { log } from "../edge/log";
+import { describe, idTokenAlg, isTransient, RefreshError, refreshFailure, tokenFields, usesPkce, type RefreshedTokens, type Tokens } from "./decisions";
 
 /** How long discovery is trusted before it is fetched again. */
 const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 /** Allowed clock difference for the id_token `iat` (seconds). */
 const CLOCK_SKEW = 60;
-/** Signature algorithms the gate accepts for id_tokens: asymmetric only, never `none` or HS*. */
-const ASYMMETRIC_ALGS = ["RS256", "PS256", "ES256", "EdDSA", "Ed25519", "RS384", "RS512", "PS384", "PS512", "ES384", "ES512"];
-const RETRY_AFTER_SECONDS = 30;
 
 /** What the browser must not see or change between the login redirect and the callback. */
 export interface PendingLogin {
   readonly state: string;
   readonly nonce: string;
   readonly codeVerifier: string | undefined;
-}
-
-/** The validated result of a code exchange or a refresh. */
-export interface Tokens {
-  readonly claims: oauth.IDToken;
-  readonly accessToken: string;
-  /** Epoch seconds. */
-  readonly accessTokenExpiresAt: number | undefined;
-  readonly refreshToken: string | undefined;
-  readonly idToken: string | undefined;
-}
-
-/**
- * Why a refresh failed. `grant_rejected`: the provider answered `invalid_grant` (expired, user
- * deleted, consent withdrawn — or the one-time token was used by someone else first).
- * `identity_changed`: the refreshed id_token names another subject or issuer, or its signature does
- * not verify. `unavailable`: anything else (network, timeout, 5xx, garbage, other OAuth errors).
- */
-export type RefreshFailure = "grant_rejected" | "identity_changed" | "unavailable";
-
-/** A refresh that failed; only `unavailable` leaves the session alive (it is retried later). */
-export class RefreshError extends Error {
-  override readonly name = "RefreshError";
-  constructor(
-    readonly failure: RefreshFailure,
-    message: string,
-  ) {
-    super(message);
-  }
-
-  get fatal(): boolean {
-    return this.failure !== "unavailable";
-  }
 }
 
 /** What every outbound call gets: a timeout, the shared JWKS cache, and http only for loopback. */
@@ -65,8 +30,6 @@ interface CallOptions {
   [oauth.allowInsecureRequests]?: boolean;
 }
 
-/** A refresh may or may not return a new id_token. */
-export type RefreshedTokens = Omit<Tokens, "claims"> & { readonly claims: oauth.IDToken | undefined };
 
 interface Provider {
   readonly as: oauth.AuthorizationServer;
@@ -76,41 +39,7 @@ interface Provider {
 
 function unavailable(what: string, error: unknown): GateError {
   const reason = error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
-  return new GateError("provider_unavailable", `${what} failed (${reason})`, { retryAfter: RETRY_AFTER_SECONDS });
-}
-
-/**
- * True for failures of the network or of the provider itself (timeouts, refused or dropped
- * connections, 5xx, answers that are not JSON); false when the provider answered and refused, or
- * its answer failed a check.
- */
-function isTransient(error: unknown): boolean {
-  if (error instanceof oauth.ResponseBodyError || error instanceof oauth.WWWAuthenticateChallengeError) return error.status >= 500;
-  if (error instanceof oauth.OperationProcessingError) {
-    return (
-      error.code === oauth.RESPONSE_IS_NOT_JSON ||
-      error.code === oauth.PARSE_ERROR ||
-      (error.code === oauth.RESPONSE_IS_NOT_CONFORM && error.cause instanceof Response && error.cause.status >= 500)
-    );
-  }
-  if (error instanceof oauth.UnsupportedOperationError || error instanceof GateError) return false;
-  // oauth4webapi's own argument errors are TypeErrors with an ERR_ code: a bug, not an outage.
-  if (error instanceof TypeError && typeof (error as { code?: unknown }).code === "string") return false;
-  // What is left was thrown by fetch: workerd reports a refused or dropped connection as a plain
-  // Error ("Network connection lost."), a timeout as a DOMException.
-  return error instanceof Error;
-}
-
-/** oauth4webapi's verdicts on the content of a token response (not on its transport or format). */
-const INVALID_TOKEN_CODES = new Set<string>([oauth.INVALID_RESPONSE, oauth.JWT_CLAIM_COMPARISON, oauth.JWT_TIMESTAMP_CHECK]);
-
-/** The refreshed id_token's `iss` is not the issuer's (oauth4webapi compared it). */
-function isIssuerMismatch(error: unknown): boolean {
-  return (
-    error instanceof oauth.OperationProcessingError &&
-    error.code === oauth.JWT_CLAIM_COMPARISON &&
-    (error.cause as { claim?: unknown } | undefined)?.claim === "iss"
-  );
+  return new GateError("provider_unavailable", `${what} failed (${reason})`);
 }
 
 export class OidcClient {
@@ -120,9 +49,17 @@ export class OidcClient {
   private jwks: oauth.JWKSCacheInput = {};
   private readonly clientAuth: oauth.ClientAuth;
 
-  constructor(private readonly config: Config) {
+  constructor(
+    private readonly config: Config,
+    /** Epoch milliseconds; the runtime's clock, so tests can move time. */
+    private readonly clock: () => number = Date.now,
+  ) {
     this.clientAuth =
       config.clientAuth === "client_secret_basic" ? oauth.ClientSecretBasic(config.clientSecret) : oauth.ClientSecretPost(config.clientSecret);
+  }
+
+  private seconds(): number {
+    return Math.floor(this.clock() / 1000);
   }
 
   private options(): CallOptions {
@@ -137,7 +74,7 @@ export class OidcClient {
 
   /** Discovery, fetched once per isolate and again after an hour; failures are not cached. */
   async provider(): Promise<Provider> {
-    if (this.discovered && this.discovered.until > Date.now()) return this.discovered.provider;
+    if (this.discovered && this.discovered.until > this.clock()) return this.discovered.provider;
     // Single flight: a burst of first requests triggers one discovery fetch.
     this.discovering ??= this.discover().finally(() => {
       this.discovering = undefined;
@@ -153,23 +90,19 @@ export class OidcClient {
     } catch (error) {
       throw unavailable(`Discovery at ${this.config.issuer.href}`, error);
     }
-    const advertised = as.id_token_signing_alg_values_supported ?? ["RS256"];
-    const alg = advertised.includes("RS256") ? "RS256" : advertised.find((candidate) => ASYMMETRIC_ALGS.includes(candidate));
+    const alg = idTokenAlg(as);
     if (alg === undefined || as.authorization_endpoint === undefined || as.token_endpoint === undefined || as.jwks_uri === undefined) {
       throw new GateError(
         "provider_unavailable",
         `Discovery at ${this.config.issuer.href} lacks an authorization, token or JWKS endpoint, or an asymmetric id_token algorithm`,
-        { retryAfter: RETRY_AFTER_SECONDS },
       );
     }
-    const usePkce =
-      this.config.pkce === "on" || (this.config.pkce === "auto" && (as.code_challenge_methods_supported ?? []).includes("S256"));
     const provider: Provider = {
       as,
       client: { client_id: this.config.clientId, id_token_signed_response_alg: alg },
-      usePkce,
+      usePkce: usesPkce(this.config.pkce, as),
     };
-    this.discovered = { provider, until: Date.now() + DISCOVERY_TTL_MS };
+    this.discovered = { provider, until: this.clock() + DISCOVERY_TTL_MS };
     return provider;
   }
 
@@ -266,10 +199,10 @@ export class OidcClient {
     const claims = oauth.getValidatedIdTokenClaims(result);
     if (claims === undefined) throw new GateError("login_rejected", "The token response has no id_token");
     await this.verifySignature(as, response);
-    if (claims.iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW) {
+    if (claims.iat > this.seconds() + CLOCK_SKEW) {
       throw new GateError("login_rejected", "The id_token was issued in the future (check the clocks)");
     }
-    return { claims, ...tokenFields(result) };
+    return { claims, ...tokenFields(result, this.seconds()) };
   }
 
   /**
@@ -291,20 +224,14 @@ export class OidcClient {
       response = await oauth.refreshTokenGrantRequest(as, client, this.clientAuth, refreshToken, this.options());
       result = await oauth.processRefreshTokenResponse(as, client, response);
     } catch (error) {
-      if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") throw new RefreshError("grant_rejected", describe(error));
-      if (isIssuerMismatch(error)) throw new RefreshError("identity_changed", "The refreshed id_token comes from another issuer");
-      // A well-formed answer that fails validation (e.g. an id_token with `alg: none`) is a lie, not an outage.
-      if (error instanceof oauth.OperationProcessingError && INVALID_TOKEN_CODES.has(error.code ?? "")) {
-        throw new RefreshError("identity_changed", `The refreshed tokens do not validate (${describe(error)})`);
-      }
-      throw new RefreshError("unavailable", describe(error));
+      throw refreshFailure(error);
     }
     const claims = oauth.getValidatedIdTokenClaims(result);
     if (claims !== undefined) {
       if (claims.sub !== subject) throw new RefreshError("identity_changed", "The refreshed id_token names another subject");
       await this.refreshedSignature(as, response);
     }
-    return { claims, ...tokenFields(result) };
+    return { claims, ...tokenFields(result, this.seconds()) };
   }
 
   /**
@@ -332,24 +259,4 @@ export class OidcClient {
     if (idTokenHint !== undefined) url.searchParams.set("id_token_hint", idTokenHint);
     return url;
   }
-}
-
-/** The parts of a token response the session keeps; `expires_in` becomes an absolute time. */
-function tokenFields(result: oauth.TokenEndpointResponse): Omit<Tokens, "claims"> {
-  return {
-    accessToken: result.access_token,
-    accessTokenExpiresAt: result.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + result.expires_in,
-    refreshToken: result.refresh_token,
-    idToken: result.id_token,
-  };
-}
-
-/** A log-safe description: oauth4webapi errors carry raw responses (tokens) in `cause`, never logged. */
-export function describe(error: unknown): string {
-  if (error instanceof oauth.ResponseBodyError) return `${error.code} ${error.status} ${error.error}`;
-  if (error instanceof oauth.OperationProcessingError || error instanceof oauth.UnsupportedOperationError) {
-    return `${error.code}: ${error.message}`;
-  }
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return "unknown error";
 }

@@ -4,9 +4,9 @@
  * header. The key is imported once per isolate.
  */
 import { importJWK, type JWK } from "jose";
-import type { AssertionKeyJwk, AssertionPublicJwk } from "./config";
-import { base64url, randomId } from "./crypto";
-import type { UserClaims } from "./session";
+import type { AssertionKeyJwk, AssertionPublicJwk } from "../config";
+import { base64url, randomId } from "../session/seal";
+import type { UserClaims } from "../session/cookie";
 
 /** The assertion lives at most this long (seconds): long enough for clock skew, too short to replay usefully. */
 export const ASSERTION_TTL = 60;

@@ -1,12 +1,8 @@
 /**
- * Forwarding to the origin and header hygiene. Whatever a client sends, the origin never sees an
+ * Header hygiene on the way to the origin. Whatever a client sends, the origin never sees an
  * identity header the gate did not set itself, nor the gate's own cookies.
  */
-import { GateError } from "./errors";
-import type { UserClaims } from "./session";
-
-/** Seconds a visitor is asked to wait when the origin does not answer. */
-const ORIGIN_RETRY_AFTER = 10;
+import type { UserClaims } from "../session/cookie";
 
 /** Identity headers of the contract; any client-supplied copy is removed from every request. */
 export const IDENTITY_HEADERS = [
@@ -84,44 +80,4 @@ export function addIdentity(headers: Headers, identity: Identity): void {
   if (user.name !== undefined) headers.set("x-forwarded-name", encodeHeaderValue(user.name));
   headers.set("x-auth-assertion", identity.assertion);
   if (identity.accessToken !== undefined) headers.set("x-forwarded-access-token", identity.accessToken);
-}
-
-/**
- * Where a request goes: `ORIGIN_URL` (its path is a prefix) plus the request's path and query, or,
- * without `ORIGIN_URL`, the request's own URL (a Worker on a route in front of the zone's origin).
- */
-export function upstreamUrl(requestUrl: URL, originUrl: URL | undefined): URL {
-  if (originUrl === undefined) return requestUrl;
-  const url = new URL(originUrl.href);
-  url.pathname = originUrl.pathname.replace(/\/$/, "") + requestUrl.pathname;
-  url.search = requestUrl.search;
-  return url;
-}
-
-/**
- * `shared`: the answer may be cached on the way as the origin's headers allow (anonymous requests,
- * CORS preflights). `personal`: it was made for one signed-in user and bypasses Cloudflare's cache
- * in front of the origin, which is keyed by URL alone: a personal response the origin sent without
- * `Cache-Control` (Cloudflare caches static file types by default) must never reach another user.
- */
-export type Audience = "shared" | "personal";
-
-/**
- * Forwards the request: method, body (streamed, never buffered) and headers; the origin's answer
- * (status, redirects, `Set-Cookie`, streaming body, WebSocket upgrade) goes back unchanged.
- */
-export async function forward(request: Request, url: URL, headers: Headers, audience: Audience): Promise<Response> {
-  const hasBody = request.method !== "GET" && request.method !== "HEAD";
-  // `cache` is missing from the default @cloudflare/workers-types entry point; the runtime has
-  // supported `no-store` since compatibility date 2024-11-11.
-  const init: RequestInit & { cache?: "no-store" } = { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" };
-  if (audience === "personal") init.cache = "no-store";
-  try {
-    return await fetch(url, init);
-  } catch (error) {
-    // The origin refused or dropped the connection: a gateway error, not a bug of the gate.
-    throw new GateError("origin_unavailable", `The origin did not answer (${error instanceof Error ? error.name : "unknown error"})`, {
-      retryAfter: ORIGIN_RETRY_AFTER,
-    });
-  }
 }

@@ -1,10 +1,7 @@
 /**
- * Pure decisions about a request, no I/O: is the path public, does the client want JSON instead of
- * a login redirect, is a return target on this site, may this user in. Decisions are made on the
- * path exactly as the origin will receive it, and anything ambiguous is treated as protected.
+ * Decisions on the path itself, no I/O: the path exactly as the origin will receive it, whether
+ * encoding tricks make its meaning ambiguous, and pattern matching (`/static/*`, `/exact`).
  */
-import type { Config } from "./config";
-import type { UserClaims } from "./session";
 
 /** The path as the origin will see it, and whether encoding tricks make its meaning ambiguous. */
 export interface CanonicalPath {
@@ -36,7 +33,7 @@ function hasDotSegment(decoded: string): boolean {
 }
 // C0 and C1 control characters and DEL: never part of a sane path, and origins parse them differently.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // Slash, backslash and dot lookalikes that NFKC keeps but Windows "best fit" code pages and some
 // frameworks fold into `/`, `\` or `.` (∕ ⁄ ∖ ⧵ ⧸ ⧹ 。).
 const LOOKALIKE = /[\u2044\u2215\u2216\u29f5\u29f8\u29f9\u3002]/;
@@ -79,65 +76,4 @@ export function matchesPattern(path: string, pattern: string): boolean {
 
 export function matchesAny(path: CanonicalPath, patterns: readonly string[]): boolean {
   return patterns.some((pattern) => matchesPattern(path.path, pattern));
-}
-
-export function isPublicPath(path: CanonicalPath, config: Config): boolean {
-  return !path.ambiguous && matchesAny(path, config.publicPaths);
-}
-
-/** A CORS preflight carries no credentials by design; the origin answers it. */
-export function isPreflight(request: Request): boolean {
-  // Browsers always name the page's origin in a preflight; without one it is just an OPTIONS request.
-  return request.method === "OPTIONS" && request.headers.has("access-control-request-method") && request.headers.has("origin");
-}
-
-/**
- * Whether an unauthenticated request should get a login redirect (a top-level browser navigation)
- * or a 401 JSON answer (scripts, API clients, WebSockets, form posts): a redirect to the provider
- * is useless to a `fetch()` and shows up as a CORS error.
- */
-export function wantsLoginRedirect(request: Request, path: CanonicalPath, config: Config): boolean {
-  const headers = request.headers;
-  if (request.method !== "GET" && request.method !== "HEAD") return false;
-  if (matchesAny(path, config.apiPaths)) return false;
-  if (headers.get("upgrade")?.toLowerCase() === "websocket") return false;
-  if (headers.get("x-requested-with")?.toLowerCase() === "xmlhttprequest") return false;
-  const mode = headers.get("sec-fetch-mode");
-  if (mode !== null) return mode === "navigate";
-  return (headers.get("accept") ?? "").includes("text/html");
-}
-
-/**
- * A return target (`rd`) reduced to a path on this site. Anything that could lead elsewhere —
- * `//host`, `/\host`, schemes, userinfo, control characters or whitespace — yields `/`.
- */
-export function safeReturnPath(target: string | undefined | null, siteOrigin: string): string {
-  if (typeof target !== "string" || target.length === 0 || target.length > 2048) return "/";
-  // Browsers strip tabs and newlines and treat `\` like `/`, so `/\t/evil` or `/\evil` become `//evil`.
-  if (!target.startsWith("/") || target.startsWith("//") || /[\\\s]/.test(target) || CONTROL.test(target)) return "/";
-  let url: URL;
-  try {
-    url = new URL(target, siteOrigin);
-  } catch {
-    return "/";
-  }
-  if (url.origin !== siteOrigin) return "/";
-  const path = `${url.pathname}${url.search}${url.hash}`;
-  return path.startsWith("//") ? "/" : path;
-}
-
-/** The domain of a well-formed address with exactly one `@`, lowercased. */
-function emailDomain(email: string): string | undefined {
-  const parts = email.split("@");
-  return parts.length === 2 && parts[0] !== "" && parts[1] !== "" ? parts[1]!.toLowerCase() : undefined;
-}
-
-/** True when no allow-list is configured, or the user matches one of them. */
-export function isAllowed(user: UserClaims, config: Config): boolean {
-  const { allowedEmails, allowedEmailDomains, allowedSubjects } = config;
-  if (allowedEmails.length === 0 && allowedEmailDomains.length === 0 && allowedSubjects.length === 0) return true;
-  if (allowedSubjects.includes(user.sub)) return true;
-  const email = user.email?.toLowerCase();
-  if (email === undefined || emailDomain(email) === undefined) return false;
-  return allowedEmails.includes(email) || allowedEmailDomains.includes(emailDomain(email)!);
 }

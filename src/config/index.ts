@@ -1,0 +1,90 @@
+/**
+ * Settings: every Worker var and secret of the contract (docs/configuration.md), parsed and
+ * validated in one pass into a frozen `Config`. All problems are collected and reported together,
+ * each naming the setting; values of secrets are never echoed.
+ */
+import { readAssertionKey, readPreviousAssertionKeys, readSessionSecrets, type AssertionKeyJwk, type AssertionPublicJwk } from "./keys";
+import { readAuthPrefix, readPathPatterns } from "./paths";
+import { readIssuer, readOrigin, readScopes, readTimeout } from "./provider";
+import { parseList, SettingsReader, throwIfProblems, type Settings } from "./reader";
+
+export type { AssertionKeyJwk, AssertionPublicJwk } from "./keys";
+export { base64urlDecode, isLoopbackHost, parseDuration, parseList, SETTING_NAMES, type SettingName, type Settings } from "./reader";
+
+export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
+export type PkceMode = "auto" | "on" | "off";
+
+export interface Config {
+  readonly issuer: URL;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly clientAuth: ClientAuthMethod;
+  readonly scopes: readonly string[];
+  readonly pkce: PkceMode;
+  /** True only for a loopback `http://` issuer with `OIDC_ALLOW_HTTP=true`. */
+  readonly allowHttpIssuer: boolean;
+  /** Seconds each call to the provider may take. */
+  readonly oidcTimeout: number;
+  readonly originUrl: URL | undefined;
+  /** Raw key bytes, newest first: the first seals, all open. */
+  readonly sessionSecrets: readonly Uint8Array[];
+  /** Seconds. */
+  readonly sessionTtl: number;
+  readonly sessionIdleTtl: number | undefined;
+  readonly sessionCheckInterval: number;
+  readonly assertionKey: AssertionKeyJwk;
+  /** Public keys of earlier assertion keys, still published during a rotation. */
+  readonly assertionPreviousKeys: readonly AssertionPublicJwk[];
+  readonly publicPaths: readonly string[];
+  readonly apiPaths: readonly string[];
+  readonly allowedEmails: readonly string[];
+  readonly allowedEmailDomains: readonly string[];
+  readonly allowedSubjects: readonly string[];
+  readonly logoutAtProvider: boolean;
+  readonly passAccessToken: boolean;
+  readonly authPrefix: string;
+}
+
+const MAX_SESSION_TTL = 400 * 86400;
+
+/** Parses and validates every setting; throws one ConfigError listing every problem. */
+export function parseConfig(settings: Settings): Config {
+  const reader = new SettingsReader(settings);
+  const { issuer, allowHttpIssuer } = readIssuer(reader);
+  const problemsBefore = reader.problems.length;
+  const sessionTtl = reader.duration("SESSION_TTL", "8h", 2);
+  // Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis); a longer session could not be stored.
+  if (sessionTtl > MAX_SESSION_TTL) reader.problem("SESSION_TTL", `must be at most 400 days, the longest a browser keeps a cookie (got ${sessionTtl}s)`);
+  const sessionCheckInterval = reader.duration("SESSION_CHECK_INTERVAL", "5m", 1);
+  // Compared only when both parsed, so one typo is not reported twice.
+  if (reader.problems.length === problemsBefore && sessionCheckInterval >= sessionTtl) {
+    reader.problem("SESSION_CHECK_INTERVAL", `must be shorter than SESSION_TTL (${sessionCheckInterval}s is not less than ${sessionTtl}s)`);
+  }
+  const settingsRead: Omit<Config, "assertionPreviousKeys"> = {
+    issuer,
+    allowHttpIssuer,
+    oidcTimeout: readTimeout(reader),
+    clientId: reader.required("OIDC_CLIENT_ID", "the client id from Контур.Интегратор"),
+    clientSecret: reader.required("OIDC_CLIENT_SECRET", "the client secret (API key) from Контур.Интегратор, set with `wrangler secret put OIDC_CLIENT_SECRET`"),
+    clientAuth: reader.oneOf("OIDC_CLIENT_AUTH", ["client_secret_post", "client_secret_basic"], "client_secret_post"),
+    scopes: readScopes(reader),
+    pkce: reader.oneOf("OIDC_PKCE", ["auto", "on", "off"], "auto"),
+    originUrl: readOrigin(reader),
+    sessionSecrets: readSessionSecrets(reader),
+    sessionTtl,
+    sessionIdleTtl: reader.duration("SESSION_IDLE_TTL", undefined, 1),
+    sessionCheckInterval,
+    assertionKey: readAssertionKey(reader),
+    publicPaths: readPathPatterns(reader, "PUBLIC_PATHS"),
+    apiPaths: readPathPatterns(reader, "API_PATHS"),
+    allowedEmails: parseList(reader.raw("ALLOWED_EMAILS")).map((email) => email.toLowerCase()),
+    allowedEmailDomains: parseList(reader.raw("ALLOWED_EMAIL_DOMAINS")).map((domain) => domain.toLowerCase().replace(/^@/, "")),
+    allowedSubjects: parseList(reader.raw("ALLOWED_SUBJECTS")),
+    logoutAtProvider: reader.flag("LOGOUT_AT_PROVIDER"),
+    passAccessToken: reader.flag("PASS_ACCESS_TOKEN"),
+    authPrefix: readAuthPrefix(reader),
+  };
+  const config: Config = { ...settingsRead, assertionPreviousKeys: readPreviousAssertionKeys(reader, settingsRead.assertionKey) };
+  throwIfProblems(reader);
+  return Object.freeze(config);
+}

@@ -1,0 +1,56 @@
+/**
+ * Who gets through, decided without I/O: is the path public, does the client want JSON instead of
+ * a login redirect, may this user in. Anything ambiguous is treated as protected.
+ */
+import type { Config } from "../config";
+import type { UserClaims } from "../session/cookie";
+import { matchesAny, type CanonicalPath } from "./path";
+
+export function isPublicPath(path: CanonicalPath, config: Config): boolean {
+  return !path.ambiguous && matchesAny(path, config.publicPaths);
+}
+
+/** A CORS preflight carries no credentials by design; the origin answers it. */
+export function isPreflight(request: Request): boolean {
+  // Browsers always name the page's origin in a preflight; without one it is just an OPTIONS request.
+  return request.method === "OPTIONS" && request.headers.has("access-control-request-method") && request.headers.has("origin");
+}
+
+/**
+ * Whether an unauthenticated request should get a login redirect (a top-level browser navigation)
+ * or a 401 JSON answer (scripts, API clients, WebSockets, form posts): a redirect to the provider
+ * is useless to a `fetch()` and shows up as a CORS error.
+ */
+export function wantsLoginRedirect(request: Request, path: CanonicalPath, config: Config): boolean {
+  const headers = request.headers;
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  if (matchesAny(path, config.apiPaths)) return false;
+  if (headers.get("upgrade")?.toLowerCase() === "websocket") return false;
+  if (headers.get("x-requested-with")?.toLowerCase() === "xmlhttprequest") return false;
+  const mode = headers.get("sec-fetch-mode");
+  if (mode !== null) return mode === "navigate";
+  return (headers.get("accept") ?? "").includes("text/html");
+}
+
+/** Browsers navigating get HTML pages; scripts and API clients get JSON. */
+export function prefersHtml(request: Request): boolean {
+  const mode = request.headers.get("sec-fetch-mode");
+  if (mode !== null) return mode === "navigate";
+  return (request.headers.get("accept") ?? "").includes("text/html");
+}
+
+/** The domain of a well-formed address with exactly one `@`, lowercased. */
+function emailDomain(email: string): string | undefined {
+  const parts = email.split("@");
+  return parts.length === 2 && parts[0] !== "" && parts[1] !== "" ? parts[1]!.toLowerCase() : undefined;
+}
+
+/** True when no allow-list is configured, or the user matches one of them. */
+export function isAllowed(user: UserClaims, config: Config): boolean {
+  const { allowedEmails, allowedEmailDomains, allowedSubjects } = config;
+  if (allowedEmails.length === 0 && allowedEmailDomains.length === 0 && allowedSubjects.length === 0) return true;
+  if (allowedSubjects.includes(user.sub)) return true;
+  const email = user.email?.toLowerCase();
+  if (email === undefined || emailDomain(email) === undefined) return false;
+  return allowedEmails.includes(email) || allowedEmailDomains.includes(emailDomain(email)!);
+}

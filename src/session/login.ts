@@ -1,0 +1,94 @@
+/**
+ * Logging in: the redirect to the provider (with the pending login sealed in its own cookie) and
+ * the callback, which lets oauth4webapi validate the answer, creates the session (the KV record
+ * first, then the cookie) and returns to the page first asked for.
+ */
+import { GateError } from "../edge/errors";
+import { log, logUser } from "../edge/log";
+import { describe } from "../oidc/decisions";
+import { safeReturnPath } from "../policy/return-path";
+import { SESSION_COOKIE, serializeCookie, sealSessionCookie, userClaims, type SessionCookie } from "./cookie";
+import { storePendingLogin, takePendingLogin, type PendingLoginCookie } from "./pending-login";
+import type { SessionRequest } from "./request";
+import { newSessionId, type SessionRecord } from "./store";
+
+/**
+ * Claims (and the access token with PASS_ACCESS_TOKEN) the session cookie carries, as UTF-8 JSON.
+ * Sealed with the session's own fields this stays under the 4 KB a browser keeps per cookie; real
+ * Kontur claims take ~300 bytes.
+ */
+const MAX_CARRIED_BYTES = 2048;
+
+/** The registered redirect URI: this host + AUTH_PREFIX + /callback. */
+export function callbackUrl(req: Pick<SessionRequest, "url" | "runtime">): string {
+  return `${req.url.origin}${req.runtime.config.authPrefix}/callback`;
+}
+
+/**
+ * Starts a login: one redirect to the provider's authorization endpoint, with the pending login
+ * sealed in its own cookie. `returnTo` is reduced to a path on this site first.
+ */
+export async function beginLogin(req: SessionRequest, cookieHeader: string, returnTo: string | undefined): Promise<Response> {
+  const { runtime } = req;
+  const { url: authorizationUrl, pending } = await runtime.oidc.authorizationUrl(callbackUrl(req));
+  const login: PendingLoginCookie = { ...pending, returnTo: safeReturnPath(returnTo, req.url.origin), iat: req.now };
+  req.setCookies.push(...(await storePendingLogin(runtime.keyring, req.scope, cookieHeader, login, runtime.clock())));
+  log("login_started", { pkce: pending.codeVerifier !== undefined });
+  return new Response(null, { status: 302, headers: { location: authorizationUrl.href, "cache-control": "no-store" } });
+}
+
+/**
+ * Completes a login at the callback: finds the pending login by `state`, lets oauth4webapi validate
+ * the response and the tokens, creates the session and returns to the page first asked for.
+ * Undefined when no pending login matches (the caller decides between a page and an existing session).
+ */
+export async function finishLogin(req: SessionRequest, cookieHeader: string): Promise<Response | undefined> {
+  const { runtime } = req;
+  const state = req.url.searchParams.get("state") ?? "";
+  const taken = await takePendingLogin(runtime.keyring, req.scope, cookieHeader, state, req.now);
+  if (taken === undefined) return undefined;
+  const { login, clear } = taken;
+  // The pending login is spent whatever happens next; after a failure "sign in again" returns to
+  // the page first asked for, through a fresh login.
+  req.setCookies.push(clear);
+  req.returnTo = login.returnTo;
+  const tokens = await runtime.oidc.callback(req.url, login, callbackUrl(req));
+  const user = userClaims(tokens.claims);
+  const carried = { user, ...(runtime.config.passAccessToken ? { at: tokens.accessToken } : {}) };
+  if (new TextEncoder().encode(JSON.stringify(carried)).length > MAX_CARRIED_BYTES) {
+    // A cookie browsers drop (or the gate refuses to open) would send the user round the login forever.
+    throw new GateError("login_rejected", "The provider's claims are too large for the session cookie");
+  }
+  try {
+    await createSession(req, carried, {
+      sub: user.sub,
+      accessToken: tokens.accessToken,
+      accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+      refreshToken: tokens.refreshToken,
+      idToken: tokens.idToken,
+    });
+  } catch (error) {
+    // KV did not take the record: no session without its record (it could never be revoked).
+    throw new GateError("provider_unavailable", `The session record could not be stored (${describe(error)})`);
+  }
+  await logUser("login_ok", user.sub, { refresh_token: tokens.refreshToken !== undefined });
+  return new Response(null, { status: 302, headers: { location: login.returnTo, "cache-control": "no-store" } });
+}
+
+/** Creates the session after a successful login: the KV record first, then the cookie. */
+export async function createSession(
+  req: SessionRequest,
+  carried: Pick<SessionCookie, "user" | "at">,
+  record: Omit<SessionRecord, "iat" | "exp" | "v">,
+): Promise<SessionCookie> {
+  const { config, keyring } = req.runtime;
+  const at = req.now;
+  const exp = at + config.sessionTtl;
+  const sid = newSessionId();
+  await req.store.put(sid, { v: 1, ...record, iat: at, exp }, at);
+  const cookie: SessionCookie = { v: 1, sid, ...carried, iat: at, exp, chk: at, seen: at };
+  const sealed = await sealSessionCookie(keyring, cookie);
+  req.setCookies.push(serializeCookie(req.scope, SESSION_COOKIE, sealed, config.sessionTtl));
+  req.session = cookie;
+  return cookie;
+}
