@@ -1,0 +1,271 @@
+/**
+ * The whole gate inside workerd, without a network: `app.request()` on the real Hono app, with an
+ * in-process provider (discovery, JWKS, token endpoint with one-time refresh tokens and PKCE, as
+ * strict as Kontur's) and a recording origin, both answering the gate's `fetch`, and a clock the
+ * test moves instead of sleeping. What only a real provider, origin or browser can prove stays in
+ * the integration and browser suites.
+ */
+import { env } from "cloudflare:workers";
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey as JoseKey, type JWK } from "jose";
+import { vi } from "vitest";
+import type { Settings } from "../../src/config";
+import { buildApp } from "../../src/edge/app";
+import type { Bindings } from "../../src/edge/context";
+import { createRuntime } from "../../src/edge/runtime";
+import { randomSecret, validSettings } from "./fixtures";
+
+export const ISSUER = "https://identity.test";
+export const ORIGIN = "https://origin.test";
+export const SITE = "https://site.test";
+const CLIENT_ID = "site-client";
+
+/** What a browser sends when the user opens a page from the address bar. */
+export const NAVIGATE = { accept: "text/html", "sec-fetch-mode": "navigate", "sec-fetch-site": "none", "sec-fetch-dest": "document" } as const;
+
+export interface Account {
+  sub: string;
+  claims: Record<string, unknown>;
+}
+
+export const IVANOV: Account = {
+  sub: "6f1c2a9e-4b7d-4e0a-9c1f-2d3b4a5c6e7f",
+  claims: { email: "ivanov@example.ru", email_verified: true, name: "Иванов Иван Иванович" },
+};
+
+/** A canned failure the token endpoint answers with instead of doing its job. */
+export type TokenFault = { status: number; body: string; contentType?: string } | "network";
+
+interface Grant {
+  sub: string;
+  nonce: string;
+  challenge: string | undefined;
+  redirectUri: string;
+}
+
+/** The provider: codes and refresh tokens are single-use, as Kontur's are. */
+export class FakeProvider {
+  readonly stats = { token: 0, refresh: 0, refreshReuse: 0 };
+  tokenFault: TokenFault | undefined;
+  accessTokenTtl = 3600;
+  private readonly codes = new Map<string, Grant>();
+  private readonly refreshTokens = new Map<string, string>();
+  private readonly used = new Set<string>();
+  private readonly accessTokens = new Map<string, string>();
+  private readonly accounts = new Map<string, Account>();
+  private key!: { privateKey: JoseKey; jwk: JWK };
+
+  static async create(): Promise<FakeProvider> {
+    const provider = new FakeProvider();
+    const { privateKey, publicKey } = await generateKeyPair("ES256");
+    provider.key = { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: "fake-1", alg: "ES256", use: "sig" } };
+    return provider;
+  }
+
+  /** The user approves the authorization request at the provider: its code, for the callback. */
+  approve(authorizeUrl: URL, account: Account): string {
+    const params = authorizeUrl.searchParams;
+    const code = randomSecret(16);
+    this.accounts.set(account.sub, account);
+    this.codes.set(code, {
+      sub: account.sub,
+      nonce: params.get("nonce") ?? "",
+      challenge: params.get("code_challenge") ?? undefined,
+      redirectUri: params.get("redirect_uri") ?? "",
+    });
+    return code;
+  }
+
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    switch (url.pathname) {
+      case "/.well-known/openid-configuration":
+        return Response.json({
+          issuer: ISSUER,
+          authorization_endpoint: `${ISSUER}/connect/authorize`,
+          token_endpoint: `${ISSUER}/connect/token`,
+          userinfo_endpoint: `${ISSUER}/connect/userinfo`,
+          jwks_uri: `${ISSUER}/.well-known/openid-configuration/jwks`,
+          id_token_signing_alg_values_supported: ["ES256"],
+          code_challenge_methods_supported: ["S256"],
+          response_types_supported: ["code"],
+        });
+      case "/.well-known/openid-configuration/jwks":
+        return Response.json({ keys: [this.key.jwk] });
+      case "/connect/token":
+        return this.token(await request.formData());
+      case "/connect/userinfo": {
+        const sub = this.accessTokens.get((request.headers.get("authorization") ?? "").replace(/^Bearer /, ""));
+        if (sub === undefined) return new Response(null, { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' } });
+        return Response.json({ sub, ...this.accounts.get(sub)?.claims });
+      }
+      default:
+        return new Response("not found", { status: 404 });
+    }
+  }
+
+  private async token(form: FormData): Promise<Response> {
+    this.stats.token += 1;
+    if (this.tokenFault === "network") throw new Error("Network connection lost.");
+    if (this.tokenFault !== undefined) {
+      return new Response(this.tokenFault.body, { status: this.tokenFault.status, headers: { "content-type": this.tokenFault.contentType ?? "application/json" } });
+    }
+    if (form.get("client_id") !== CLIENT_ID) return invalid("invalid_client");
+    if (form.get("grant_type") === "refresh_token") {
+      this.stats.refresh += 1;
+      const token = String(form.get("refresh_token"));
+      const sub = this.refreshTokens.get(token);
+      if (sub === undefined || this.used.has(token)) {
+        if (this.used.has(token)) this.stats.refreshReuse += 1;
+        return invalid("invalid_grant");
+      }
+      this.used.add(token);
+      return this.issue(sub, undefined);
+    }
+    const code = String(form.get("code"));
+    const grant = this.codes.get(code);
+    this.codes.delete(code);
+    if (grant === undefined || grant.redirectUri !== form.get("redirect_uri")) return invalid("invalid_grant");
+    const verifier = form.get("code_verifier");
+    if (grant.challenge !== undefined && (typeof verifier !== "string" || (await s256(verifier)) !== grant.challenge)) return invalid("invalid_grant");
+    return this.issue(grant.sub, grant.nonce);
+  }
+
+  private async issue(sub: string, nonce: string | undefined): Promise<Response> {
+    const refreshToken = randomSecret(24);
+    const accessToken = randomSecret(24);
+    this.refreshTokens.set(refreshToken, sub);
+    this.accessTokens.set(accessToken, sub);
+    // Real time, not the gate's clock: oauth4webapi checks `iat`/`exp` against Date.now().
+    const claims = { ...this.accounts.get(sub)?.claims, ...(nonce === undefined ? {} : { nonce }), auth_time: Math.floor(Date.now() / 1000) };
+    const idToken = await new SignJWT(claims)
+      .setProtectedHeader({ alg: "ES256", kid: "fake-1" })
+      .setIssuer(ISSUER)
+      .setAudience(CLIENT_ID)
+      .setSubject(sub)
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .sign(this.key.privateKey);
+    return Response.json({
+      access_token: accessToken,
+      token_type: "Bearer",
+      expires_in: this.accessTokenTtl,
+      refresh_token: refreshToken,
+      id_token: idToken,
+    });
+  }
+}
+
+function invalid(error: string): Response {
+  return Response.json({ error }, { status: 400 });
+}
+
+async function s256(verifier: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  return digest.toBase64({ alphabet: "base64url", omitPadding: true });
+}
+
+/** What the origin received. */
+export interface OriginRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+}
+
+/** A cookie jar for one browser on the site. */
+export class Browser {
+  readonly cookies = new Map<string, string>();
+
+  header(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  }
+
+  take(response: Response): void {
+    for (const line of response.headers.getAll("set-cookie")) {
+      const [pair = ""] = line.split(";");
+      const index = pair.indexOf("=");
+      const name = pair.slice(0, index);
+      if (/max-age=0/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(index + 1));
+    }
+  }
+}
+
+export interface AppHarness {
+  provider: FakeProvider;
+  /** Requests the origin received, in order. */
+  origin: OriginRequest[];
+  /** Epoch milliseconds, as the gate sees them. */
+  clock: { now: number; advance(seconds: number): void };
+  /** One request to the gate, as `browser` (its cookies are sent and kept). */
+  request(path: string, init?: RequestInit, browser?: Browser): Promise<Response>;
+  /** A fresh browser signed in as `account` through the whole code flow; lands on `path`. */
+  signIn(account?: Account, path?: string): Promise<Browser>;
+  /** Work the gate left running after its responses (`waitUntil`). */
+  settle(): Promise<void>;
+  restore(): void;
+}
+
+/** The gate with `settings` on top of valid ones, against the fake provider and origin. */
+export async function startApp(settings: Settings = {}): Promise<AppHarness> {
+  const provider = await FakeProvider.create();
+  const origin: OriginRequest[] = [];
+  const clock = {
+    now: Date.now(),
+    advance(seconds: number) {
+      clock.now += seconds * 1000;
+    },
+  };
+  const bindings: Bindings = {
+    ...(await validSettings({ OIDC_ISSUER: ISSUER, OIDC_CLIENT_ID: CLIENT_ID, ORIGIN_URL: ORIGIN, ...settings })),
+    SESSIONS: (env as unknown as { SESSIONS: KVNamespace }).SESSIONS,
+  };
+  const app = buildApp(await createRuntime(bindings, { clock: () => clock.now }));
+  const pending: Promise<unknown>[] = [];
+  const executionCtx = {
+    waitUntil: (promise: Promise<unknown>) => void pending.push(promise),
+    passThroughOnException: () => undefined,
+    props: {},
+  } as unknown as ExecutionContext;
+  const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    if (request.url.startsWith(`${ISSUER}/`)) return provider.fetch(request);
+    if (request.url.startsWith(`${ORIGIN}/`)) {
+      origin.push({ method: request.method, url: request.url, headers: Object.fromEntries(request.headers) });
+      return new Response(`origin: ${request.method} ${new URL(request.url).pathname}`, { headers: { "content-type": "text/plain" } });
+    }
+    throw new Error(`unexpected fetch to ${request.url}`);
+  });
+
+  const harness: AppHarness = {
+    provider,
+    origin,
+    clock,
+    async request(path, init = {}, browser) {
+      const headers = new Headers(init.headers);
+      if (browser !== undefined && browser.cookies.size > 0) headers.set("cookie", browser.header());
+      const response = await app.request(`${SITE}${path}`, { ...init, headers }, bindings, executionCtx);
+      browser?.take(response);
+      return response;
+    },
+    async signIn(account = IVANOV, path = "/") {
+      const browser = new Browser();
+      const start = await harness.request(path, { headers: NAVIGATE }, browser);
+      const authorize = new URL(start.headers.get("location") ?? "");
+      if (start.status !== 302 || !authorize.href.startsWith(`${ISSUER}/connect/authorize`)) {
+        throw new Error(`expected a redirect to the provider, got ${start.status} ${authorize.href}`);
+      }
+      const code = provider.approve(authorize, account);
+      const state = authorize.searchParams.get("state") ?? "";
+      const callback = await harness.request(`/_auth/callback?code=${code}&state=${state}&iss=${encodeURIComponent(ISSUER)}`, { headers: NAVIGATE }, browser);
+      if (callback.status !== 302) throw new Error(`the callback answered ${callback.status}: ${await callback.text()}`);
+      return browser;
+    },
+    async settle() {
+      await Promise.allSettled(pending.splice(0));
+    },
+    restore() {
+      spy.mockRestore();
+    },
+  };
+  return harness;
+}
