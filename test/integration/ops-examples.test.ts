@@ -8,7 +8,6 @@ import { promisify } from "node:util";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeName, requireGateIdentity } from "../../examples/node/gate-identity.mjs";
-import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../helpers/ports.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 import { repoRoot } from "../helpers/worker-config.ts";
