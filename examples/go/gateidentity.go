@@ -3,7 +3,9 @@
 // The gate sends every request it lets through with the user's identity in headers and a signed
 // X-Auth-Assertion (a 60-second JWT, ES256 or EdDSA). When the origin can be reached other than
 // through the gate, only the assertion is proof: it is verified here against the gate's public
-// keys (/_auth/jwks.json), for this origin (aud), for this very request (htm, htu).
+// keys (/_auth/jwks.json), for this origin (aud) and, when the assertion names one, for this very
+// request (htm, htu: the gate's default ASSERTION_MODE=request; ASSERTION_MODE=session assertions
+// carry none).
 
 package main
 
@@ -68,16 +70,18 @@ func DecodeName(raw string) string {
 }
 
 type assertionClaims struct {
-	Iss   string          `json:"iss"`
-	Aud   json.RawMessage `json:"aud"`
-	Sub   string          `json:"sub"`
-	Email string          `json:"email"`
-	Name  string          `json:"name"`
-	Iat   *int64          `json:"iat"`
-	Exp   *int64          `json:"exp"`
-	Nbf   *int64          `json:"nbf"`
-	Htm   string          `json:"htm"`
-	Htu   string          `json:"htu"`
+	Iss           string          `json:"iss"`
+	Aud           json.RawMessage `json:"aud"`
+	Sub           string          `json:"sub"`
+	Email         string          `json:"email"`
+	EmailVerified *bool           `json:"email_verified"`
+	Name          string          `json:"name"`
+	Iat           *int64          `json:"iat"`
+	Exp           *int64          `json:"exp"`
+	Nbf           *int64          `json:"nbf"`
+	// Raw, so that an absent claim (nil) is told apart from any value, null included.
+	Htm json.RawMessage `json:"htm"`
+	Htu json.RawMessage `json:"htu"`
 }
 
 // Verify returns the verified user of r, or why there is none.
@@ -145,12 +149,29 @@ func (v *GateVerifier) Verify(r *http.Request) (*Identity, error) {
 	case claims.Nbf != nil && time.Unix(*claims.Nbf, 0).After(now.Add(v.leeway)):
 		return nil, errors.New("assertion not valid yet")
 	// Made for this request: not one replayed from another method or URL within its 60 seconds.
-	case claims.Htm != r.Method:
+	// Checked when the assertion names them (ASSERTION_MODE=request, the gate's default); an
+	// ASSERTION_MODE=session assertion names no request and is valid for any within its lifetime.
+	case !absentOrEqual(claims.Htm, r.Method):
 		return nil, fmt.Errorf("assertion made for %s, not %s", claims.Htm, r.Method)
-	case claims.Htu != v.audience+r.RequestURI:
+	case !absentOrEqual(claims.Htu, v.audience+r.RequestURI):
 		return nil, fmt.Errorf("assertion made for %s, not %s", claims.Htu, v.audience+r.RequestURI)
 	}
-	return &Identity{Sub: claims.Sub, Email: claims.Email, Name: claims.Name}, nil
+	identity := &Identity{Sub: claims.Sub, Email: claims.Email, Name: claims.Name}
+	// The gate marks an address the provider has not verified with email_verified: false; such an
+	// address is not the user's proven e-mail, so it is not handed on as one.
+	if claims.EmailVerified != nil && !*claims.EmailVerified {
+		identity.Email = ""
+	}
+	return identity, nil
+}
+
+// absentOrEqual: the claim is absent, or it is the string want.
+func absentOrEqual(raw json.RawMessage, want string) bool {
+	if raw == nil {
+		return true
+	}
+	var value string
+	return json.Unmarshal(raw, &value) == nil && value == want
 }
 
 // key returns the gate's public key with this kid, fetching the JWKS again when the kid is

@@ -28,12 +28,12 @@ func RequireGateIdentity(verifier *GateVerifier, next http.Handler) http.Handler
 
 func whoami(w http.ResponseWriter, r *http.Request) {
 	user := r.Context().Value(userKey{}).(*Identity)
-	writeJSON(w, http.StatusOK, map[string]string{
-		"sub": user.Sub, "email": user.Email, "name": user.Name,
+	writeJSON(w, http.StatusOK, struct {
+		*Identity // verified: sub, email, name from the assertion
 		// The plain headers, for comparison: trustworthy only when nothing but the gate reaches this app.
-		"header_user": r.Header.Get("X-Forwarded-User"),
-		"header_name": DecodeName(r.Header.Get("X-Forwarded-Name")),
-	})
+		HeaderUser string `json:"header_user"`
+		HeaderName string `json:"header_name"`
+	}{user, r.Header.Get("X-Forwarded-User"), DecodeName(r.Header.Get("X-Forwarded-Name"))})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body interface{}) {

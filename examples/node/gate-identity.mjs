@@ -3,7 +3,9 @@
 // The gate sends every request it lets through with the user's identity in headers and a signed
 // X-Auth-Assertion (a 60-second JWT). When the origin can be reached other than through the gate,
 // only the assertion is proof: it is verified here against the gate's public keys
-// (/_auth/jwks.json), for this origin (aud), for this very request (htm, htu).
+// (/_auth/jwks.json), for this origin (aud) and, when the assertion names one, for this very
+// request (htm, htu: the gate's default ASSERTION_MODE=request; ASSERTION_MODE=session assertions
+// carry none).
 //
 // Works as Express middleware and with plain node:http alike (it uses only Node's req/res).
 // Needs `jose` (npm install jose).
@@ -50,15 +52,19 @@ export function createGateVerifier({ gateUrl, originUrl, clockTolerance = 5 }) {
       algorithms: ['ES256', 'EdDSA'],
       maxTokenAge: 60 + clockTolerance,
       clockTolerance,
-      requiredClaims: ['sub', 'iat', 'exp', 'htm', 'htu'],
+      requiredClaims: ['sub', 'iat', 'exp'],
     });
     // Made for this request: not one replayed from another method or URL within its 60 seconds.
+    // Checked when the assertion names them (ASSERTION_MODE=request, the gate's default); an
+    // ASSERTION_MODE=session assertion names no request and is valid for any within its lifetime.
     const expected = new URL(req.url, audience).href;
-    if (payload.htm !== req.method) throw new Error(`assertion made for ${payload.htm}, not ${req.method}`);
-    if (payload.htu !== expected) throw new Error(`assertion made for ${payload.htu}, not ${expected}`);
+    if ('htm' in payload && payload.htm !== req.method) throw new Error(`assertion made for ${payload.htm}, not ${req.method}`);
+    if ('htu' in payload && payload.htu !== expected) throw new Error(`assertion made for ${payload.htu}, not ${expected}`);
     return {
       sub: /** @type {string} */ (payload.sub),
-      email: typeof payload.email === 'string' ? payload.email : undefined,
+      // The gate marks an address the provider has not verified with email_verified: false; such
+      // an address is not the user's proven e-mail, so it is not handed on as one.
+      email: typeof payload.email === 'string' && payload.email_verified !== false ? payload.email : undefined,
       name: typeof payload.name === 'string' ? payload.name : undefined, // raw UTF-8 inside the JWT
     };
   };

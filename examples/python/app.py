@@ -1,7 +1,8 @@
 """A Flask origin behind kontur-gate: every route knows who the user is.
 
-    pip install flask joserfc
-    GATE_URL=https://site.example ORIGIN_URL=https://origin.example PORT=5000 python app.py
+    apt-get install python3-flask python3-jwt python3-cryptography   # Debian 12
+    (or: pip install -r requirements.txt)
+    GATE_URL=https://site.example ORIGIN_URL=https://origin.example PORT=5000 python3 app.py
 """
 
 import os

@@ -3,9 +3,12 @@
 The gate sends every request it lets through with the user's identity in headers and a signed
 X-Auth-Assertion (a 60-second JWT). When the origin can be reached other than through the gate,
 only the assertion is proof: it is verified here against the gate's public keys
-(/_auth/jwks.json), for this origin (aud), for this very request (htm, htu).
+(/_auth/jwks.json), for this origin (aud) and, when the assertion names one, for this very request
+(htm, htu: the gate's default ASSERTION_MODE=request; ASSERTION_MODE=session assertions carry none).
 
-Needs joserfc (pip install joserfc); the JWKS is fetched with the standard library.
+Needs PyJWT 2.6+ with cryptography, which ES256 and EdDSA need (Debian 12: apt-get install
+python3-jwt python3-cryptography; elsewhere pip install "pyjwt[crypto]"). The JWKS is fetched with
+the standard library.
 """
 
 import base64
@@ -15,11 +18,10 @@ import time
 import urllib.parse
 import urllib.request
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+import jwt
 
-ALGORITHMS = ["ES256", "EdDSA"]
+# The algorithm follows from the key's type, never from the token's header: {(kty, crv): alg}.
+ALGORITHM_OF_KEY = {("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA"}
 
 
 class NotVerified(Exception):
@@ -41,21 +43,21 @@ class GateVerifier:
         self.audience = _origin(origin_url)
         self.jwks_url = self.issuer + "/_auth/jwks.json"
         self.leeway = leeway
-        self._keys = None
+        self._keys = None  # {kid: (PyJWK, alg)}
         self._fetched_at = 0.0
         self._lock = threading.Lock()
 
-    def _key_set(self, kid):
+    def _key(self, kid):
         # Fetched once, and again when a token names an unknown kid (key rotation), at most every 30 s.
         with self._lock:
-            known = self._keys is not None and any(key.kid == kid for key in self._keys.keys)
-            if not known and time.monotonic() - self._fetched_at > 30:
-                with urllib.request.urlopen(self.jwks_url, timeout=5) as response:
-                    self._keys = KeySet.import_key_set(json.load(response))
+            if (self._keys is None or kid not in self._keys) and time.monotonic() - self._fetched_at > 30:
+                self._keys = _fetch_keys(self.jwks_url)
                 self._fetched_at = time.monotonic()
             if self._keys is None:
                 raise NotVerified("the gate's keys are not available")
-            return self._keys
+            if kid not in self._keys:
+                raise NotVerified(f"no key {kid!r} in the gate's JWKS")
+            return self._keys[kid]
 
     def verify(self, method, url, headers):
         """The verified user ({'sub', 'email', 'name'}) of a request; `url` is the request target
@@ -64,32 +66,55 @@ class GateVerifier:
         if not token:
             raise NotVerified("no X-Auth-Assertion: the request did not come through the gate")
         try:
-            header = json.loads(_b64decode(token.split(".")[0]))
-            decoded = jwt.decode(token, self._key_set(header.get("kid")), algorithms=ALGORITHMS)
-            now = int(time.time())
-            jwt.JWTClaimsRegistry(
-                now=now,
+            key, algorithm = self._key(jwt.get_unverified_header(token).get("kid"))
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                issuer=self.issuer,
+                audience=self.audience,
                 leeway=self.leeway,
-                iss={"essential": True, "value": self.issuer},
-                aud={"essential": True, "value": self.audience},
-                sub={"essential": True},
-                exp={"essential": True},
-                iat={"essential": True},
-                htm={"essential": True, "value": method},
-                htu={"essential": True, "value": self.audience + url},
-            ).validate(decoded.claims)
-        except (JoseError, ValueError, IndexError) as error:
+                options={"require": ["iss", "aud", "sub", "iat", "exp"]},
+            )
+        except jwt.PyJWTError as error:
             raise NotVerified(f"X-Auth-Assertion is not valid: {error}") from error
-        if decoded.claims["iat"] > now + self.leeway or now - decoded.claims["iat"] > 60 + self.leeway:
+        now = int(time.time())
+        if not isinstance(claims["sub"], str):
+            raise NotVerified("X-Auth-Assertion has no sub")
+        if claims["iat"] > now + self.leeway or now - claims["iat"] > 60 + self.leeway:
             raise NotVerified("X-Auth-Assertion is not fresh")
-        claims = decoded.claims
-        return {"sub": claims["sub"], "email": claims.get("email"), "name": claims.get("name")}
+        # Made for this request: not one replayed from another method or URL within its 60 seconds.
+        # Checked when the assertion names them (ASSERTION_MODE=request, the gate's default); an
+        # ASSERTION_MODE=session assertion names no request and is valid for any within its lifetime.
+        if "htm" in claims and claims["htm"] != method:
+            raise NotVerified(f"assertion made for {claims['htm']}, not {method}")
+        if "htu" in claims and claims["htu"] != self.audience + url:
+            raise NotVerified(f"assertion made for {claims['htu']}, not {self.audience + url}")
+        # The gate marks an address the provider has not verified with email_verified: false; such
+        # an address is not the user's proven e-mail, so it is not handed on as one.
+        email = None if claims.get("email_verified") is False else claims.get("email")
+        return {"sub": claims["sub"], "email": email, "name": claims.get("name")}
+
+
+def _fetch_keys(jwks_url):
+    """{kid: (PyJWK, alg)} of the usable keys at jwks_url; raises NotVerified."""
+    try:
+        with urllib.request.urlopen(jwks_url, timeout=5) as response:
+            document = json.load(response)
+    except (OSError, ValueError) as error:
+        raise NotVerified(f"the gate's JWKS cannot be fetched: {error}") from error
+    keys = {}
+    for jwk in document.get("keys", []) if isinstance(document, dict) else []:
+        algorithm = ALGORITHM_OF_KEY.get((jwk.get("kty"), jwk.get("crv"))) if isinstance(jwk, dict) else None
+        if algorithm is None or not isinstance(jwk.get("kid"), str):
+            continue
+        try:
+            keys[jwk["kid"]] = (jwt.PyJWK(jwk, algorithm), algorithm)
+        except (jwt.PyJWTError, ValueError):
+            continue  # a key this library cannot import is no key of the gate's
+    return keys
 
 
 def _origin(url):
     parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _b64decode(part):
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
