@@ -6,8 +6,8 @@
 import type { Hono } from "hono";
 import { buildApp } from "./edge/app";
 import type { AppEnv, Bindings } from "./edge/context";
-import { ConfigError } from "./edge/errors";
-import { log, requestRef, withRequestLog } from "./edge/log";
+import { ConfigError } from "./common/errors";
+import { log, requestRef, withRequestLog } from "./common/log";
 import { runtimeFor, type Runtime } from "./edge/runtime";
 import { PAGE_HEADERS } from "./pages/pages";
 

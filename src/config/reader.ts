@@ -3,7 +3,7 @@
  * and a reader that collects every problem instead of stopping at the first, so an operator fixes
  * all of them in one pass. Each concern's readers (provider, keys, paths) build on it.
  */
-import { ConfigError } from "../edge/errors";
+import { ConfigError } from "../common/errors";
 
 /** Names of every setting the gate reads; `Bindings` in src/env.ts is derived from this list. */
 export const SETTING_NAMES = [

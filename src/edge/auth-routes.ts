@@ -12,8 +12,8 @@ import { sessionCookieName } from "../session/cookie";
 import { beginLogin, finishLogin } from "../session/login";
 import { logout } from "../session/logout";
 import type { AppEnv, Ctx } from "./context";
-import { GateError } from "./errors";
-import { log } from "./log";
+import { GateError } from "../common/errors";
+import { log } from "../common/log";
 
 const NO_STORE = { "cache-control": "no-store" };
 

@@ -1,20 +1,17 @@
 /**
- * The Worker's bindings, the Hono env type, and the one request context every step shares: the
+ * The Hono env type and the one request context every step shares: the
  * parsed URL, the cookie scope, the session store, the request's time and the cookies to set. A
  * first middleware fills it once; when the response is ready (error pages included) it adds the
  * collected `Set-Cookie` headers once, so no step passes cookies around or through exceptions.
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { Settings } from "../config";
 import { cookieScope, type CookieScope, type SessionCookie } from "../session/cookie";
 import { SessionStore } from "../session/store";
+import type { Bindings } from "./bindings";
 import type { Runtime } from "./runtime";
 
-export type Bindings = Settings & {
-  /** Session records (tokens, revocation); see docs/storage-schema.md. */
-  SESSIONS: KVNamespace;
-};
+export type { Bindings } from "./bindings";
 
 /** Everything about one request that the gate's steps share. */
 export class RequestContext {

@@ -13,7 +13,7 @@ import { sessionCookieName, type CookieScope } from "../session/cookie";
 import { beginLogin } from "../session/login";
 import { isPendingLoginCookie } from "../session/pending-login";
 import type { AppEnv } from "./context";
-import { GateError } from "./errors";
+import { GateError } from "../common/errors";
 
 const BOTH_SPELLINGS: readonly CookieScope[] = [{ secure: true }, { secure: false }];
 

@@ -8,8 +8,8 @@ import { errorPage, forbiddenPage, internalErrorPage, PAGE_HEADERS, pickLang } f
 import { prefersHtml } from "../policy/access";
 import { loginPath, safeReturnPath } from "../policy/return-path";
 import type { AppEnv } from "./context";
-import { GateError } from "./errors";
-import { log, logUser, requestRef, type LogEvent } from "./log";
+import { GateError } from "../common/errors";
+import { log, logUser, requestRef, type LogEvent } from "../common/log";
 
 /** Which decision a refusal was, for the log. */
 function eventOf(error: GateError): LogEvent {

@@ -9,8 +9,8 @@ import { OidcClient } from "../oidc/client";
 import { AssertionSigner, publicJwk } from "../proxy/assertion";
 import type { SessionRuntime } from "../session/request";
 import { importKeyring } from "../session/seal";
-import type { Bindings } from "./context";
-import { ConfigError } from "./errors";
+import type { Bindings } from "./bindings";
+import { ConfigError } from "../common/errors";
 
 export interface Runtime extends SessionRuntime {
   readonly oidc: OidcClient;

@@ -7,8 +7,8 @@
  */
 import * as oauth from "oauth4webapi";
 import type { Config } from "../config";
-import { GateError } from "../edge/errors";
-import { log } from "../edge/log";
+import { GateError } from "../common/errors";
+import { log } from "../common/log";
 import { describe, idTokenAlg, isTransient, RefreshError, refreshFailure, tokenFields, usesPkce, type RefreshedTokens, type Tokens } from "./decisions";
 
 /** How long discovery is trusted before it is fetched again. */

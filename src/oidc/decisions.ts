@@ -6,7 +6,7 @@
  */
 import * as oauth from "oauth4webapi";
 import type { PkceMode } from "../config";
-import { GateError } from "../edge/errors";
+import { GateError } from "../common/errors";
 
 /** Signature algorithms the gate accepts for id_tokens: asymmetric only, never `none` or HS*. */
 const ASYMMETRIC_ALGS = ["RS256", "PS256", "ES256", "EdDSA", "Ed25519", "RS384", "RS512", "PS384", "PS512", "ES384", "ES512"];

@@ -3,7 +3,7 @@
  * when the browser prefers it. They reflect no request input except values the gate validated
  * itself (a same-site return path, the signed-in user's name), always escaped.
  */
-import type { GateErrorCode } from "../edge/errors";
+import type { GateErrorCode } from "../common/errors";
 
 export type Lang = "ru" | "en";
 

@@ -3,7 +3,7 @@
  * a login redirect, may this user in. Anything ambiguous is treated as protected.
  */
 import type { Config } from "../config";
-import type { UserClaims } from "../session/cookie";
+import type { UserClaims } from "../oidc/claims";
 import { matchesAny, type CanonicalPath } from "./path";
 
 export function isPublicPath(path: CanonicalPath, config: Config): boolean {

@@ -6,7 +6,7 @@
 import { importJWK, type JWK } from "jose";
 import type { AssertionKeyJwk, AssertionPublicJwk } from "../config";
 import { base64url, randomId } from "../session/seal";
-import type { UserClaims } from "../session/cookie";
+import type { UserClaims } from "../oidc/claims";
 
 /** The assertion lives at most this long (seconds): long enough for clock skew, too short to replay usefully. */
 export const ASSERTION_TTL = 60;

@@ -2,7 +2,7 @@
  * Forwarding to the origin: where a request goes, the fetch itself (body streamed, redirects and
  * WebSockets passed back), and the caching rule for personal responses.
  */
-import { GateError } from "../edge/errors";
+import { GateError } from "../common/errors";
 
 /**
  * Where a request goes: `ORIGIN_URL` (its path is a prefix) plus the request's path and query, or,

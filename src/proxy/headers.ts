@@ -2,7 +2,7 @@
  * Header hygiene on the way to the origin. Whatever a client sends, the origin never sees an
  * identity header the gate did not set itself, nor the gate's own cookies.
  */
-import type { UserClaims } from "../session/cookie";
+import type { UserClaims } from "../oidc/claims";
 
 /** Identity headers of the contract; any client-supplied copy is removed from every request. */
 export const IDENTITY_HEADERS = [

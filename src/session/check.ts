@@ -10,7 +10,7 @@
  * the winner's tokens from the record. Only `invalid_grant` or a changed identity end a session; a
  * provider or KV that fails leaves it running from the cookie and the check is retried soon.
  */
-import { log, logUser } from "../edge/log";
+import { log, logUser } from "../common/log";
 import { describe, RefreshError, type RefreshedTokens } from "../oidc/decisions";
 import { clearCookie, openSessionCookie, sealSessionCookie, serializeCookie, SESSION_COOKIE, type SessionCookie } from "./cookie";
 import type { CheckOutcome, SessionRequest, SessionRuntime } from "./request";

@@ -3,22 +3,11 @@
  * of a request (`__Host-` + `Secure` on https, plain on loopback http) and the gate's cookie names.
  * The shape is listed in docs/storage-schema.md.
  */
-import type { IDToken } from "oauth4webapi";
 import { serialize, type CookieOptions } from "hono/utils/cookie";
 import { isLoopbackHost } from "../config";
-import { GateError } from "../edge/errors";
+import { GateError } from "../common/errors";
+import type { UserClaims } from "../oidc/claims";
 import { open, seal, type Keyring } from "./seal";
-
-/** Claims the gate passes on; everything else in the id_token is dropped to keep the cookie small. */
-export interface UserClaims {
-  readonly sub: string;
-  readonly email?: string;
-  readonly name?: string;
-  readonly given_name?: string;
-  readonly family_name?: string;
-  readonly middle_name?: string;
-  readonly phone_number?: string;
-}
 
 /** The session cookie's content. Times are epoch seconds. */
 export interface SessionCookie {
@@ -61,20 +50,6 @@ export function clearCookie(scope: CookieScope, base: string): string {
   return serializeCookie(scope, base, "", 0);
 }
 
-export function userClaims(claims: IDToken): UserClaims {
-  const pick = (key: string): string | undefined => (typeof claims[key] === "string" && claims[key] !== "" ? (claims[key] as string) : undefined);
-  return Object.fromEntries(
-    Object.entries({
-      sub: claims.sub,
-      email: pick("email"),
-      name: pick("name"),
-      given_name: pick("given_name"),
-      family_name: pick("family_name"),
-      middle_name: pick("middle_name"),
-      phone_number: pick("phone_number"),
-    }).filter(([, value]) => value !== undefined),
-  ) as unknown as UserClaims;
-}
 
 /**
  * `__Host-` + `Secure` cookies on https. Plain http is accepted only on loopback hosts (local

@@ -3,11 +3,12 @@
  * the callback, which lets oauth4webapi validate the answer, creates the session (the KV record
  * first, then the cookie) and returns to the page first asked for.
  */
-import { GateError } from "../edge/errors";
-import { log, logUser } from "../edge/log";
+import { GateError } from "../common/errors";
+import { log, logUser } from "../common/log";
 import { describe } from "../oidc/decisions";
 import { safeReturnPath } from "../policy/return-path";
-import { SESSION_COOKIE, serializeCookie, sealSessionCookie, userClaims, type SessionCookie } from "./cookie";
+import { userClaims } from "../oidc/claims";
+import { SESSION_COOKIE, serializeCookie, sealSessionCookie, type SessionCookie } from "./cookie";
 import { storePendingLogin, takePendingLogin, type PendingLoginCookie } from "./pending-login";
 import type { SessionRequest } from "./request";
 import { newSessionId, type SessionRecord } from "./store";

@@ -3,7 +3,7 @@
  * when KV or the provider fail), then the visitor goes to the signed-out page — through the
  * provider's end-session endpoint when `LOGOUT_AT_PROVIDER=true`.
  */
-import { log, logUser } from "../edge/log";
+import { log, logUser } from "../common/log";
 import { describe } from "../oidc/decisions";
 import { safeReturnPath } from "../policy/return-path";
 import { clearCookie, openSessionCookie, SESSION_COOKIE } from "./cookie";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig, parseDuration, parseList } from "../../src/config";
-import { ConfigError } from "../../src/edge/errors";
+import { ConfigError } from "../../src/common/errors";
 import { randomSecret, signingJwk, validSettings } from "./fixtures";
 
 function problemsOf(run: () => unknown): string[] {
