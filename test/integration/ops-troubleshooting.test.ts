@@ -1,5 +1,5 @@
-// The README's troubleshooting list, symptom by symptom: each misconfiguration is made on purpose
-// and the test checks that what the operator sees is what the README says.
+// The troubleshooting list of docs/operations.md, symptom by symptom: each misconfiguration is made
+// on purpose and the test checks that what the operator sees is what that list says.
 import { afterEach, describe, expect, it } from "vitest";
 import { loginThroughProvider } from "../../dev/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
@@ -37,7 +37,7 @@ async function loginAndCallback(s: Stack): Promise<Response> {
   return client.get(callbackUrl, { ...NAVIGATE, "accept-language": "en" });
 }
 
-describe("README troubleshooting: each symptom as documented", () => {
+describe("docs/operations.md troubleshooting: each symptom as documented", () => {
   it("1. redirect URI not registered: the provider shows its own error page and never comes back", async () => {
     const s = await stack({});
     await s.provider.addClient({ client_id: CLIENT_ID, client_secret: s.secrets.OIDC_CLIENT_SECRET, redirect_uris: ["https://other.example/_auth/callback"] });
