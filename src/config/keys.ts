@@ -38,7 +38,7 @@ export function readSessionSecrets(reader: SettingsReader): Uint8Array[] {
 
 export function readAssertionKey(reader: SettingsReader): AssertionKeyJwk {
   const placeholder: AssertionKeyJwk = { kty: "EC", kid: "", d: "" };
-  const raw = reader.required("ASSERTION_SIGNING_KEY", "a private JWK (EC P-256 or Ed25519) with a kid; see README, Deploy");
+  const raw = reader.required("ASSERTION_SIGNING_KEY", "a private JWK (EC P-256 or Ed25519) with a kid; see docs/configuration.md");
   if (raw === "") return placeholder;
   let jwk: unknown;
   try {
