@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { IVANOV, NAVIGATE, startApp, type AppHarness } from "./app";
 
@@ -32,6 +33,32 @@ describe("a signed-in visitor through app.request()", () => {
     expect(seen.headers["x-forwarded-user"]).toBe(IVANOV.sub);
     expect(seen.headers["x-auth-assertion"]).toMatch(/^ey/);
     expect(app.provider.stats.token).toBe(1);
+  });
+});
+
+describe("revocation: the KV record is the server-side truth, read only at checks", () => {
+  const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
+  async function deleteAllRecords(): Promise<void> {
+    for (const key of (await SESSIONS.list({ prefix: "session:" })).keys) await SESSIONS.delete(key.name);
+  }
+
+  it("between checks a deleted record goes unnoticed: the hot path reads no KV", async () => {
+    const app = await start({ SESSION_CHECK_INTERVAL: "5m" });
+    const browser = await app.signIn();
+    await deleteAllRecords();
+    app.clock.advance(4 * 60);
+    expect((await app.request("/between", { headers: NAVIGATE }, browser)).status).toBe(200);
+  });
+
+  it("a session whose record was deleted ends at its next check: login, cookie cleared, origin not reached", async () => {
+    const app = await start({ SESSION_CHECK_INTERVAL: "5m" });
+    const browser = await app.signIn();
+    await deleteAllRecords();
+    app.clock.advance(5 * 60);
+    const ended = await app.request("/checked", { headers: NAVIGATE }, browser);
+    expect(ended.status).toBe(302);
+    expect(sessionCookieCleared(ended)).toBe(true);
+    expect(app.origin.map((r) => new URL(r.url).pathname)).not.toContain("/checked");
   });
 });
 
