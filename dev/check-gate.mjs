@@ -12,7 +12,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * @typedef {object} GateModules
- * @property {(settings: Record<string, string | undefined>) => any} parseConfig  src/config.ts
+ * @property {(settings: Record<string, string | undefined>) => any} parseConfig  src/config/index.ts
  * @property {readonly string[]} SETTING_NAMES
  * @property {new (problems: string[]) => Error & { problems: string[] }} ConfigError
  * @property {new (config: any) => { provider(): Promise<{ as: Record<string, any>, usePkce: boolean, client: Record<string, any> }> }} OidcClient
@@ -34,9 +34,9 @@ async function bundleAndImport() {
     await build({
       stdin: {
         contents: [
-          'export { parseConfig, SETTING_NAMES } from "./src/config.ts";',
-          'export { ConfigError } from "./src/errors.ts";',
-          'export { OidcClient } from "./src/oidc.ts";',
+          'export { parseConfig, SETTING_NAMES } from "./src/config/index.ts";',
+          'export { ConfigError } from "./src/common/errors.ts";',
+          'export { OidcClient } from "./src/oidc/client.ts";',
         ].join('\n'),
         resolveDir: ROOT,
         loader: 'ts',

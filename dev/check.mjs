@@ -1,5 +1,5 @@
 // `npm run check`: is this configuration going to work? Offline first — every problem at once, by
-// setting name, from the gate's own parser (src/config.ts) — then, when the provider answers, what
+// setting name, from the gate's own parser (src/config/) — then, when the provider answers, what
 // its discovery document supports against the settings (PKCE, end-session, client
 // authentication, scopes) and whether it accepts the client's credentials. Exit code 1 when
 // something must be fixed, 0 otherwise (warnings included).
@@ -70,7 +70,7 @@ export async function runCheck({ dir = ROOT, offline = false, credentials = true
   let config;
   try {
     config = gate.parseConfig(settings);
-    result.passed.push('settings: every setting is valid (src/config.ts)');
+    result.passed.push('settings: every setting is valid (src/config/)');
   } catch (error) {
     if (!(error instanceof gate.ConfigError)) throw error;
     result.problems.push(...error.problems);

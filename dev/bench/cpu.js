@@ -7,13 +7,15 @@
 // serve`; in production it stands still between I/O events, against timing side channels), so one
 // request cannot be timed from inside; and wall time on a shared machine counts other processes'
 // work too, CPU time does not.
-import { runtimeFor } from "../../src/runtime.ts";
-import { openSessionCookie, sessionCookieName } from "../../src/session.ts";
-import { canonicalPath, isAllowed, isPublicPath } from "../../src/policy.ts";
-import { addIdentity, sanitizedHeaders, upstreamUrl } from "../../src/proxy.ts";
-import { gateCookiePredicate } from "../../src/gate.ts";
-import { cookieScope } from "../../src/request.ts";
-import { now } from "../../src/resolve.ts";
+import { runtimeFor } from "../../src/edge/runtime.ts";
+import { isGateCookie } from "../../src/edge/gate.ts";
+import { isAllowed, isPublicPath } from "../../src/policy/access.ts";
+import { canonicalPath } from "../../src/policy/path.ts";
+import { upstreamUrl } from "../../src/proxy/forward.ts";
+import { addIdentity, sanitizedHeaders } from "../../src/proxy/headers.ts";
+import { cookieScope, openSessionCookie, sessionCookieName } from "../../src/session/cookie.ts";
+
+const now = () => Math.floor(Date.now() / 1000);
 import passthrough from "./passthrough.js";
 import { PROBES } from "./probes.js";
 
@@ -57,7 +59,7 @@ async function setUp(gate, env, ctx, request) {
     gatePublicRequest: () => through(gate, publicUrl, anonymous),
     cookieOpen: () => openSessionCookie(rt.keyring, raw),
     policy: () => isPublicPath(canonicalPath(url.pathname), rt.config) || isAllowed(user, rt.config),
-    headerRewrite: () => addIdentity(sanitizedHeaders(headers, url, gateCookiePredicate(scope)), { user, assertion, accessToken: undefined }),
+    headerRewrite: () => addIdentity(sanitizedHeaders(headers, url, isGateCookie), { user, assertion, accessToken: undefined }),
     assertionSigning: () => rt.signer.sign(claims, now()),
   };
 }
