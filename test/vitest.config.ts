@@ -11,6 +11,8 @@ export default defineConfig({
   test: {
     // The default reporter for people, and the one-line summary that .ci/run prints last for CI.
     reporters: ["default", "./test/reporter.ts"],
+    // The gate logs every decision (the app tests run all of it): shown only for a test that fails.
+    silent: "passed-only",
     projects: [
       {
         // Unit tests run inside workerd, importing modules from src/ directly, with the same
