@@ -1,12 +1,12 @@
 /**
  * The adversarial stack: the gate (Miniflare, 127.0.0.1), a recording origin and the hostile
- * provider (dev/hostile-provider.mjs, localhost) whose answers each test bends. Plus what every
+ * provider (test/fixtures/hostile-provider.mjs, localhost) whose answers each test bends. Plus what every
  * attack test asserts — the status, that no session cookie was set, that the origin saw nothing —
  * and a scan, at the end of each file, of every log line and page for the secrets the tests saw.
  */
 import { afterAll, expect } from "vitest";
-import { startHostileProvider, type Scenario } from "../../dev/hostile-provider.mjs";
-import { startOrigin } from "../../dev/origin.mjs";
+import { startHostileProvider, type Scenario } from "../fixtures/hostile-provider.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { generateSecrets, startGate, type Gate, type TestSecrets } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../helpers/ports.ts";

@@ -4,7 +4,7 @@
  * it is broken or unreachable), never a session, never a hang, and the origin sees nothing.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { generateRsaKey, raw, signNone, signWith, type Scenario } from "../../dev/hostile-provider.mjs";
+import { generateRsaKey, raw, signNone, signWith, type Scenario } from "../fixtures/hostile-provider.mjs";
 import {
   attemptLogin,
   expectRefused,

@@ -2,7 +2,7 @@ import { build } from "esbuild";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { workerBuildOptions } from "../../dev/worker-build.mjs";
+import { workerBuildOptions } from "../../tools/lib/worker-build.mjs";
 import { repoRoot } from "./worker-config.ts";
 
 /**

@@ -10,7 +10,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ROUTES } from "../../dev/provider.mjs";
+import { ROUTES } from "../../tools/dev-provider/provider.mjs";
 
 export type Endpoint = "discovery" | "jwks" | "token";
 

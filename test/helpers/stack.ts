@@ -3,8 +3,8 @@
  * on `localhost`), the recording origin and the gate in workerd (on `127.0.0.1`), wired together
  * with fresh secrets, plus helpers that sign a visitor in over plain HTTP.
  */
-import { startOrigin } from "../../dev/origin.mjs";
-import { loginThroughProvider, startProvider } from "../../dev/provider.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate, type Gate, type GateOptions, type TestSecrets } from "./gate.ts";
 import { HttpClient } from "./http.ts";
 import { freePort } from "./ports.ts";

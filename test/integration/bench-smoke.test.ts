@@ -4,10 +4,10 @@
  * counter sees the hot path. Behaviour only; the benchmark itself reports the timings.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserLogin, rawRequest } from "../../dev/bench-http.mjs";
-import { bundleWorkers } from "../../dev/bench-workers.mjs";
-import { startOrigin } from "../../dev/origin.mjs";
-import { DEMO_USERS, startProvider } from "../../dev/provider.mjs";
+import { browserLogin, rawRequest } from "../../tools/bench/http.mjs";
+import { bundleWorkers } from "../../tools/bench/workers.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { DEMO_USERS, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, randomSecret, startGate, type Gate } from "../helpers/gate.ts";
 import { freePort } from "../helpers/ports.ts";
 

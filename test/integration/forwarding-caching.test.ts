@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../helpers/ports.ts";

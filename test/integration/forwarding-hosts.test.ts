@@ -1,7 +1,7 @@
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startOrigin } from "../../dev/origin.mjs";
-import { loginThroughProvider, startProvider } from "../../dev/provider.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../helpers/ports.ts";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../helpers/ports.ts";

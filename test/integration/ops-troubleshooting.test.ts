@@ -1,7 +1,7 @@
 // The troubleshooting list of docs/operations.md, symptom by symptom: each misconfiguration is made
 // on purpose and the test checks that what the operator sees is what that list says.
 import { afterEach, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { CLIENT_ID, NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 

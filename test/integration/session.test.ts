@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { logoutThroughProvider } from "../../dev/provider.mjs";
+import { logoutThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DEMO_USERS } from "../../dev/provider.mjs";
+import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 import { clearedSession, issuedSessionCookie, sleep } from "../helpers/sessions.ts";

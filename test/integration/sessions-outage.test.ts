@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_USERS, loginThroughProvider } from "../../dev/provider.mjs";
+import { DEMO_USERS, loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import type { Endpoint, Fault } from "../helpers/faulty-proxy.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE } from "../helpers/stack.ts";

@@ -1,6 +1,6 @@
 import { SignJWT, decodeJwt, importJWK, type JWK } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEMO_USERS, generateSigningKey } from "../../dev/provider.mjs";
+import { DEMO_USERS, generateSigningKey } from "../../tools/dev-provider/provider.mjs";
 import { NAVIGATE } from "../helpers/stack.ts";
 import { clearedSession, issuedSessionCookie, sleep, startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEMO_USERS } from "../../dev/provider.mjs";
+import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, randomSecret } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE } from "../helpers/stack.ts";

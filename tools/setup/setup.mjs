@@ -21,12 +21,12 @@ import { createInterface } from 'node:readline/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { runCheck, formatCheck } from './check.mjs';
-import { generateAssertionKey } from './secrets.mjs';
-import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, writeDotenv, wranglerFacts } from './setup-files.mjs';
-import { renderWranglerToml } from './setup-toml.mjs';
+import { runCheck, formatCheck } from '../check/check.mjs';
+import { generateAssertionKey } from '../lib/secrets.mjs';
+import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, writeDotenv, wranglerFacts } from './files.mjs';
+import { renderWranglerToml } from './toml.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export const ISSUERS = Object.freeze({
   production: 'https://identity.kontur.ru',
@@ -263,7 +263,7 @@ export async function setup(argv) {
   const issuerUrl = new URL(answers.issuer);
   const vars = {
     OIDC_ISSUER: answers.issuer,
-    // A development provider on this machine (the test suite's, or `node dev/provider.mjs`).
+    // A development provider on this machine (the test suite's, or `node tools/dev-provider/provider.mjs`).
     OIDC_ALLOW_HTTP: issuerUrl.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname) ? 'true' : '',
     OIDC_CLIENT_ID: answers.clientId,
     ORIGIN_URL: answers.originUrl,

@@ -37,7 +37,7 @@ function throughputRow(id, label, loaded, single, vsFloor) {
 }
 
 /**
- * @param {object} data  what dev/bench.mjs measured
+ * @param {object} data  what tools/bench/bench.mjs measured
  * @returns {string}
  */
 export function formatTable({ loaded, single, cpu, costs, hotPathStats, sequential, parallel }) {

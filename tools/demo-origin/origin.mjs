@@ -4,15 +4,15 @@
 // which identity headers arrived). `/` shows who the gate says the user is and whether the
 // `X-Auth-Assertion` verifies against the gate's JWKS; the other routes exercise proxying.
 //
-// Usage as a CLI: node dev/origin.mjs [--port 9091] [--gate-url http://127.0.0.1:8787]
+// Usage as a CLI: node tools/demo-origin/origin.mjs [--port 9091] [--gate-url http://127.0.0.1:8787]
 
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
-import { closeOnSignal, listen, readBody, runAsScript } from './listen.mjs';
-import { escapeHtml } from './html.mjs';
+import { closeOnSignal, listen, readBody, runAsScript } from '../lib/listen.mjs';
+import { escapeHtml } from '../lib/html.mjs';
 
 /**
  * @typedef {object} RecordedRequest

@@ -5,11 +5,11 @@
 // prompt is always answered automatically (at login time, or with a redirect when the user already
 // has a provider session).
 
-import { readBody } from './listen.mjs';
-import { errorPage, loginPage } from './provider-views.mjs';
+import { readBody } from '../lib/listen.mjs';
+import { errorPage, loginPage } from './views.mjs';
 
 /**
- * @typedef {import('./provider-accounts.mjs').createAccounts} CreateAccounts
+ * @typedef {import('./accounts.mjs').createAccounts} CreateAccounts
  * @typedef {ReturnType<CreateAccounts>} Accounts
  * @typedef {{ logins: number }} LoginStats
  */

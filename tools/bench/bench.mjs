@@ -15,12 +15,12 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { BROWSER, browserLogin, loadRound, rawRequest, startBenchOrigin } from './bench-http.mjs';
-import { formatTable, median } from './bench-table.mjs';
-import { PROBES } from './bench/probes.js';
-import { bundleWorkers, freePort, serveWorkerd, startMiniflare } from './bench-workers.mjs';
-import { startProvider } from './provider.mjs';
-import { generateSecrets } from './secrets.mjs';
+import { BROWSER, browserLogin, loadRound, rawRequest, startBenchOrigin } from './http.mjs';
+import { formatTable, median } from './table.mjs';
+import { PROBES } from './workers/probes.js';
+import { bundleWorkers, freePort, serveWorkerd, startMiniflare } from './workers.mjs';
+import { startProvider } from '../dev-provider/provider.mjs';
+import { generateSecrets } from '../lib/secrets.mjs';
 
 const WATCHDOG_MS = 6 * 60_000;
 const CLIENT_ID = 'kontur-gate-bench';
@@ -67,7 +67,7 @@ async function get(url, cookie) {
   return { status: response.status, setCookies: response.headers.getSetCookie(), body: await response.text() };
 }
 
-/** The gate build's counters (dev/bench/gate.js): KV calls, subrequests, requests. */
+/** The gate build's counters (tools/bench/workers/gate.js): KV calls, subrequests, requests. */
 async function benchStats(gateUrl) {
   return (await fetch(`${gateUrl}/__bench/stats`)).json();
 }
@@ -275,7 +275,7 @@ function summarize(rounds) {
 }
 
 /**
- * Microseconds of workerd CPU per run of a probe (see dev/bench/cpu.js): a short calibration run
+ * Microseconds of workerd CPU per run of a probe (see tools/bench/workers/cpu.js): a short calibration run
  * sizes the loop to about CPU_LOOP_MS; the fastest of two loops counts (GC included either way).
  */
 async function cpuPerRun(served, gateUrl, probe, cookie) {
@@ -349,7 +349,7 @@ async function main() {
 kontur-gate benchmark — ${new Date().toISOString()}
 machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}; workerd ${served.version}; load average ${loadBefore} before, ${loadAfter} after
 throughput: ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d; medians of the rounds; autocannon in its own process
-origin: Node on 127.0.0.1 answering ~100 bytes; provider: dev/provider.mjs on localhost
+origin: Node on 127.0.0.1 answering ~100 bytes; provider: tools/dev-provider/provider.mjs on localhost
 
 ${formatTable({ loaded, single, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}
 `);

@@ -5,7 +5,7 @@
 //   off while throughput is measured),
 // - answers /__bench/stats, /__bench/reset and /__bench/cpu (see cpu.js); every other request
 //   goes to the gate as it is.
-import gate from "../../src/index.ts";
+import gate from "../../../src/index.ts";
 import { measureCpu } from "./cpu.js";
 import { countingKv, memoryKv, newKvCounts } from "./kv.js";
 

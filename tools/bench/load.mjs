@@ -3,7 +3,7 @@
 // every response time kept (autocannon's own histogram rounds to whole milliseconds; loopback
 // latencies are a few of those, so percentiles come from the raw times instead).
 //
-// Usage: node dev/bench-load.mjs '{"url":"http://127.0.0.1:1234/x","headers":{},"seconds":4,"connections":10}'
+// Usage: node tools/bench/load.mjs '{"url":"http://127.0.0.1:1234/x","headers":{},"seconds":4,"connections":10}'
 // Prints one JSON line: { requests, seconds, rps, p50, p99, non2xx, errors }.
 
 import { pathToFileURL } from 'node:url';

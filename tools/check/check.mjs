@@ -15,11 +15,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as oauth from 'oauth4webapi';
 
-import { loadGate } from './check-gate.mjs';
-import { generateAssertionKey } from './secrets.mjs';
-import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, wranglerFacts } from './setup-files.mjs';
+import { loadGate } from './gate.mjs';
+import { generateAssertionKey } from '../lib/secrets.mjs';
+import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, wranglerFacts } from '../setup/files.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECRETS = ['OIDC_CLIENT_SECRET', 'SESSION_SECRETS', 'ASSERTION_SIGNING_KEY'];
 const TIMEOUT_MS = 5000;
 

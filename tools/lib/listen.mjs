@@ -101,7 +101,7 @@ export async function readBody(req, limit = Infinity) {
 }
 
 /**
- * Runs `main` when the module at `moduleUrl` is the process's entry point (`node dev/x.mjs`), not
+ * Runs `main` when the module at `moduleUrl` is the process's entry point (`node tools/start/start.mjs`), not
  * when it is imported; a failure ends the process with its message and exit code 1.
  * @param {string} moduleUrl  the caller's `import.meta.url`
  * @param {() => Promise<void>} main

@@ -7,13 +7,13 @@
 // serve`; in production it stands still between I/O events, against timing side channels), so one
 // request cannot be timed from inside; and wall time on a shared machine counts other processes'
 // work too, CPU time does not.
-import { runtimeFor } from "../../src/edge/runtime.ts";
-import { isGateCookie } from "../../src/edge/gate.ts";
-import { isAllowed, isPublicPath } from "../../src/policy/access.ts";
-import { canonicalPath } from "../../src/policy/path.ts";
-import { upstreamUrl } from "../../src/proxy/forward.ts";
-import { addIdentity, sanitizedHeaders } from "../../src/proxy/headers.ts";
-import { cookieScope, openSessionCookie, sessionCookieName } from "../../src/session/cookie.ts";
+import { runtimeFor } from "../../../src/edge/runtime.ts";
+import { isGateCookie } from "../../../src/edge/gate.ts";
+import { isAllowed, isPublicPath } from "../../../src/policy/access.ts";
+import { canonicalPath } from "../../../src/policy/path.ts";
+import { upstreamUrl } from "../../../src/proxy/forward.ts";
+import { addIdentity, sanitizedHeaders } from "../../../src/proxy/headers.ts";
+import { cookieScope, openSessionCookie, sessionCookieName } from "../../../src/session/cookie.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
 import passthrough from "./passthrough.js";

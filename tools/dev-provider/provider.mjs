@@ -11,20 +11,20 @@
 // - client_secret_post and client_secret_basic both accepted for every client;
 // - optionally an old IdentityServer that refuses PKCE (`pkce: 'reject'`).
 //
-// Usage as a CLI: node dev/provider.mjs --help
+// Usage as a CLI: node tools/dev-provider/provider.mjs --help
 
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 import { exportJWK, generateKeyPair, calculateJwkThumbprint } from 'jose';
 
-import { CookieJar } from './cookie-jar.mjs';
+import { CookieJar } from '../lib/cookie-jar.mjs';
 import { parseForms } from './html-form.mjs';
-import { closeOnSignal, listen, runAsScript } from './listen.mjs';
-import { DEMO_USERS, SCOPE_CLAIMS, createAccounts } from './provider-accounts.mjs';
-import { interactionRoutes } from './provider-interactions.mjs';
-import { createMemoryStore } from './provider-store.mjs';
-import { errorPage, loggedOutPage, logoutPage } from './provider-views.mjs';
+import { closeOnSignal, listen, runAsScript } from '../lib/listen.mjs';
+import { DEMO_USERS, SCOPE_CLAIMS, createAccounts } from './accounts.mjs';
+import { interactionRoutes } from './interactions.mjs';
+import { createMemoryStore } from './store.mjs';
+import { errorPage, loggedOutPage, logoutPage } from './views.mjs';
 
 export { CookieJar, DEMO_USERS };
 
@@ -75,7 +75,7 @@ const DISCOVERY_PATH = '/.well-known/openid-configuration';
  *   race keeps its tokens). true: oidc-provider's own behaviour, which also revokes every token
  *   of that login (the winner's new refresh token included), as the OAuth 2.0 Security BCP
  *   suggests.
- * @property {import('./provider-accounts.mjs').DemoUser[]} [users]  default DEMO_USERS
+ * @property {import('./accounts.mjs').DemoUser[]} [users]  default DEMO_USERS
  * @property {{ keys: object[] }} [jwks]  private signing keys (JWK set); default: a fresh RSA key
  * @property {string[]} [cookieKeys]  keys signing the provider's cookies; default: fresh random
  * @property {string} [loginHint]     text under the login form (npm start shows the demo login)
@@ -498,7 +498,7 @@ async function importOidcProviderQuietly() {
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-const USAGE = `Usage: node dev/provider.mjs [options]
+const USAGE = `Usage: node tools/dev-provider/provider.mjs [options]
 
   --port N                      port on localhost (default 9090; 0 = any free port)
   --client-id ID                client id (default ${DEFAULT_CLIENT.client_id})

@@ -1,12 +1,12 @@
 // HTTP pieces of the benchmark: the origin every Worker protects, a browser-like login that counts
-// its round trips, and load rounds run in a child process (dev/bench-load.mjs).
+// its round trips, and load rounds run in a child process (tools/bench/load.mjs).
 
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { CookieJar } from './cookie-jar.mjs';
-import { listen } from './listen.mjs';
-import { loginThroughProvider } from './provider.mjs';
+import { CookieJar } from '../lib/cookie-jar.mjs';
+import { listen } from '../lib/listen.mjs';
+import { loginThroughProvider } from '../dev-provider/provider.mjs';
 
 /** The origin's answer: a small page, no Cache-Control (so the gate marks it private, as it would). */
 export const ORIGIN_BODY = 'hello from the origin: a small response of about a hundred bytes, as in a JSON API call\n';
@@ -130,10 +130,10 @@ export async function browserLogin(startUrl, { login = 'demo' } = {}) {
   };
 }
 
-const LOAD_SCRIPT = fileURLToPath(new URL('./bench-load.mjs', import.meta.url));
+const LOAD_SCRIPT = fileURLToPath(new URL('./load.mjs', import.meta.url));
 
 /**
- * One load round in a child process (see dev/bench-load.mjs).
+ * One load round in a child process (see tools/bench/load.mjs).
  * @param {{ url: string, headers?: Record<string, string>, seconds: number, connections: number }} options
  * @returns {Promise<{ requests: number, seconds: number, rps: number, p50: number, p99: number, non2xx: number, errors: number }>}
  */

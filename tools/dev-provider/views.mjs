@@ -2,7 +2,7 @@
 // and self-contained (no external fonts or scripts) so they work offline and stay easy to parse
 // from tests: the login form has fields `login` and `password`.
 
-import { escapeHtml } from './html.mjs';
+import { escapeHtml } from '../lib/html.mjs';
 
 const STYLE = `
   body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f2f2f2;margin:0}

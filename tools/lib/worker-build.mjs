@@ -1,5 +1,5 @@
 // How a Worker is bundled for workerd outside wrangler: shared by the test harness
-// (test/helpers/bundle.ts) and the benchmark (dev/bench-workers.mjs), so the bench measures the
+// (test/helpers/bundle.ts) and the benchmark (tools/bench/workers.mjs), so the bench measures the
 // same build the tests run.
 
 /**

@@ -13,11 +13,11 @@ import { build } from 'esbuild';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import workerd from 'workerd';
 
-import { workerBuildOptions } from './worker-build.mjs';
+import { workerBuildOptions } from '../lib/worker-build.mjs';
 
-export const repoRoot = fileURLToPath(new URL('../', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The Worker sources under dev/bench/, bundled with src/ and their npm dependencies. */
+/** The Worker sources under tools/bench/workers/, bundled with src/ and their npm dependencies. */
 export const WORKERS = /** @type {const} */ (['passthrough', 'gate', 'peer']);
 
 /**
@@ -31,7 +31,7 @@ export async function bundleWorkers() {
   const scripts = {};
   for (const name of WORKERS) {
     const outfile = join(dir, `${name}.js`);
-    await build(workerBuildOptions(join(repoRoot, 'dev/bench', `${name}.js`), outfile));
+    await build(workerBuildOptions(join(repoRoot, 'tools/bench/workers', `${name}.js`), outfile));
     scripts[name] = outfile;
   }
   return { dir, scripts, close: () => rm(dir, { recursive: true, force: true }) };

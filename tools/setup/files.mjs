@@ -9,7 +9,7 @@
 
 import { readFile } from 'node:fs/promises';
 
-import { writePrivate } from './secrets.mjs';
+import { writePrivate } from '../lib/secrets.mjs';
 
 /** The KV id wrangler.toml ships with: fine for `wrangler dev`, refused by `wrangler deploy`. */
 export const PLACEHOLDER_KV_ID = '00000000000000000000000000000000';
