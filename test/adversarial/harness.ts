@@ -9,7 +9,7 @@ import { startHostileProvider, type Scenario } from "../fixtures/hostile-provide
 import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { generateSecrets, startGate, type Gate, type TestSecrets } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE } from "../helpers/stack.ts";
 import { rawRequest, type RawResponse } from "../helpers/raw-http.ts";
 

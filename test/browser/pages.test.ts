@@ -7,9 +7,9 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.ts";
 import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { startStack, type Stack } from "../helpers/stack.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 /** Screenshots of every page in both languages, kept with the other test results (gitignored). */
 const SCREENSHOTS = join(repoRoot, "test-results", "screenshots");

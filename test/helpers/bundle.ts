@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { workerBuildOptions } from "../../tools/lib/worker-build.mjs";
-import { repoRoot } from "./worker-config.ts";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 /**
  * Bundles src/index.ts into one ES module that Miniflare can load, the way wrangler would

@@ -3,8 +3,8 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 import { dirname } from "node:path";
 import { inject, type ProvidedContext } from "vitest";
 import { bundleWorker } from "./bundle.ts";
-import { freePort } from "./ports.ts";
-import { workerCompat } from "./worker-config.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
+import { workerCompat } from "../../tools/lib/wrangler-files.mjs";
 
 /** The SESSIONS namespace as seen from Node (read and seed the gate's KV from a test). */
 export type GateKV = Awaited<ReturnType<Miniflare["getKVNamespace"]>>;

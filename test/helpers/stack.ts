@@ -7,7 +7,7 @@ import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate, type Gate, type GateOptions, type TestSecrets } from "./gate.ts";
 import { HttpClient } from "./http.ts";
-import { freePort } from "./ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 
 export const CLIENT_ID = "kontur-gate-test";
 

@@ -9,7 +9,7 @@ import { bundleWorkers } from "../../tools/bench/workers.mjs";
 import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { DEMO_USERS, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, randomSecret, startGate, type Gate } from "../helpers/gate.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 
 type Bundles = Awaited<ReturnType<typeof bundleWorkers>>;
 type Provider = Awaited<ReturnType<typeof startProvider>>;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
 describe("wrong configuration fails at the first request, naming the setting", () => {

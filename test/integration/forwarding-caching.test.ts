@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { rawRequest } from "../helpers/raw-http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 import { startWsOrigin, type WsOrigin } from "../helpers/ws-origin.ts";

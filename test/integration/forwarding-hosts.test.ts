@@ -4,7 +4,7 @@ import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { CLIENT_ID, NAVIGATE } from "../helpers/stack.ts";
 
 type Seen = { url: string; headers: Record<string, string | string[] | undefined> };

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, type TestSecrets } from "../helpers/gate.ts";
-import { freePort } from "../helpers/ports.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 interface Run {
   code: number;

@@ -8,9 +8,9 @@ import { promisify } from "node:util";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeName, requireGateIdentity } from "../../examples/node/gate-identity.mjs";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 const run = promisify(execFile);
 const EXAMPLES = join(repoRoot, "examples");

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

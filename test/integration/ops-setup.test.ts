@@ -5,12 +5,11 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
-import { readDotenv, readWranglerToml, wranglerFacts } from "../../tools/setup/files.mjs";
 import { startGate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { readDotenv, readWranglerToml, repoRoot, wranglerFacts } from "../../tools/lib/wrangler-files.mjs";
 
 interface Run {
   code: number;

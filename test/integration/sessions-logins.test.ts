@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CookieJar, DEMO_USERS, loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
+import { CookieJar } from "../../tools/lib/cookie-jar.mjs";
+import { DEMO_USERS, loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 

@@ -18,8 +18,9 @@ import { parseArgs } from 'node:util';
 import { BROWSER, browserLogin, loadRound, rawRequest, startBenchOrigin } from './http.mjs';
 import { formatTable, median } from './table.mjs';
 import { PROBES } from './workers/probes.js';
-import { bundleWorkers, freePort, serveWorkerd, startMiniflare } from './workers.mjs';
+import { bundleWorkers, serveWorkerd, startMiniflare } from './workers.mjs';
 import { startProvider } from '../dev-provider/provider.mjs';
+import { freePort } from '../lib/listen.mjs';
 import { generateSecrets } from '../lib/secrets.mjs';
 
 const WATCHDOG_MS = 6 * 60_000;

@@ -5,17 +5,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import workerd from 'workerd';
 
 import { workerBuildOptions } from '../lib/worker-build.mjs';
-
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+import { repoRoot, workerCompat } from '../lib/wrangler-files.mjs';
 
 /** The Worker sources under tools/bench/workers/, bundled with src/ and their npm dependencies. */
 export const WORKERS = /** @type {const} */ (['passthrough', 'gate', 'peer']);
@@ -35,19 +33,6 @@ export async function bundleWorkers() {
     scripts[name] = outfile;
   }
   return { dir, scripts, close: () => rm(dir, { recursive: true, force: true }) };
-}
-
-/**
- * compatibility_date and compatibility_flags from wrangler.toml, so the benchmark runs the gate
- * under the runtime behaviour it is deployed with (the same tiny reader as the tests' helper).
- */
-export async function workerCompat() {
-  const toml = await readFile(join(repoRoot, 'wrangler.toml'), 'utf8');
-  const topLevel = toml.split(/^\s*\[/m)[0] ?? '';
-  const date = /^\s*compatibility_date\s*=\s*"([^"]+)"/m.exec(topLevel)?.[1];
-  if (date === undefined) throw new Error('wrangler.toml has no top-level compatibility_date');
-  const flagsText = /^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(topLevel)?.[1] ?? '';
-  return { compatibilityDate: date, compatibilityFlags: [...flagsText.matchAll(/"([^"]+)"/g)].map((m) => m[1]) };
 }
 
 /** A capnp text literal; the values here are URLs, base64url and JSON, all printable ASCII. */
@@ -75,7 +60,7 @@ function capnpName(service) {
  * @param {ServedWorker[]} workers
  */
 export async function serveWorkerd(workers) {
-  const { compatibilityDate, compatibilityFlags } = await workerCompat();
+  const { compatibilityDate, compatibilityFlags } = workerCompat();
   const dir = await mkdtemp(join(tmpdir(), 'kontur-gate-workerd-'));
   const flags = compatibilityFlags.map(capnpText).join(', ');
   const lines = [
@@ -192,7 +177,7 @@ class QuietLog extends Log {
  * @param {{ port?: number }} [options]
  */
 export async function startMiniflare(script, bindings, { port = 0 } = {}) {
-  const { compatibilityDate, compatibilityFlags } = await workerCompat();
+  const { compatibilityDate, compatibilityFlags } = workerCompat();
   /** @type {string[]} */
   const logs = [];
   const mf = new Miniflare({
@@ -213,15 +198,4 @@ export async function startMiniflare(script, bindings, { port = 0 } = {}) {
   });
   const ready = await mf.ready;
   return { url: ready.origin, logs, close: () => mf.dispose() };
-}
-
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export async function freePort() {
-  const server = createServer();
-  server.listen({ port: 0, host: '127.0.0.1', exclusive: true });
-  await once(server, 'listening');
-  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
-  server.close();
-  await once(server, 'close');
-  return port;
 }

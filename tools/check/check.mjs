@@ -17,7 +17,7 @@ import * as oauth from 'oauth4webapi';
 
 import { loadGate } from './gate.mjs';
 import { generateAssertionKey } from '../lib/secrets.mjs';
-import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, wranglerFacts } from '../setup/files.mjs';
+import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, wranglerFacts } from '../lib/wrangler-files.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECRETS = ['OIDC_CLIENT_SECRET', 'SESSION_SECRETS', 'ASSERTION_SIGNING_KEY'];

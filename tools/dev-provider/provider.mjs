@@ -26,7 +26,7 @@ import { interactionRoutes } from './interactions.mjs';
 import { createMemoryStore } from './store.mjs';
 import { errorPage, loggedOutPage, logoutPage } from './views.mjs';
 
-export { CookieJar, DEMO_USERS };
+export { DEMO_USERS };
 
 const { Provider, errors } = await importOidcProviderQuietly();
 

@@ -1,9 +1,12 @@
-// A tiny cookie jar for walking browser flows with Node's fetch (`redirect: 'manual'`).
+// A tiny cookie jar for walking browser flows from Node: the development provider's login walk,
+// the benchmark's logins and the integration tests' HTTP client (test/helpers/http.ts) all keep
+// their cookies here.
 //
 // Just enough of RFC 6265 for loopback tests: cookies are host-only (keyed by hostname, so
 // `localhost` and `127.0.0.1` stay apart, as in a browser), path-matched, replaced by name+path,
 // and removed by `Max-Age<=0` or a past `Expires`. Like Chromium on loopback it sends `Secure`
-// (and `__Host-`) cookies over plain http, and it ignores ports (browsers do too).
+// (and `__Host-`) cookies over plain http, and it ignores ports (browsers do too). Domain,
+// SameSite and Secure are recorded, not enforced: the browser tests cover those attributes.
 
 /**
  * @typedef {object} StoredCookie
@@ -38,7 +41,7 @@ export class CookieJar {
    */
   setCookie(url, line) {
     const { hostname, pathname } = new URL(url);
-    const [pair, ...attributes] = line.split(';');
+    const [pair = '', ...attributes] = line.split(';');
     const eq = pair.indexOf('=');
     if (eq < 1) return;
     /** @type {StoredCookie} */
@@ -52,16 +55,17 @@ export class CookieJar {
       secure: false,
       sameSite: undefined,
     };
-    let maxAgeSeen = false;
+    /** @type {number | undefined} */
+    let maxAge;
     for (const attribute of attributes) {
-      const [rawKey, ...rest] = attribute.split('=');
+      const [rawKey = '', ...rest] = attribute.split('=');
       const key = rawKey.trim().toLowerCase();
       const value = rest.join('=').trim();
       if (key === 'path' && value.startsWith('/')) cookie.path = value;
       else if (key === 'max-age') {
-        maxAgeSeen = true;
-        cookie.expiresAt = Date.now() + Number(value) * 1000;
-      } else if (key === 'expires' && !maxAgeSeen) {
+        // RFC 6265 §5.2.2: a Max-Age that is not an integer is ignored.
+        if (/^-?\d+$/.test(value)) maxAge = Number(value);
+      } else if (key === 'expires') {
         const at = Date.parse(value);
         if (!Number.isNaN(at)) cookie.expiresAt = at;
       } else if (key === 'httponly') cookie.httpOnly = true;
@@ -69,18 +73,18 @@ export class CookieJar {
       else if (key === 'samesite') cookie.sameSite = value.toLowerCase();
       // Domain is ignored on purpose: everything here is host-only on loopback.
     }
-    this.cookies = this.cookies.filter(
-      (c) => !(c.host === cookie.host && c.name === cookie.name && c.path === cookie.path),
-    );
+    // Max-Age wins over Expires wherever it stands (RFC 6265 §5.3); zero or negative deletes.
+    if (maxAge !== undefined) cookie.expiresAt = maxAge <= 0 ? 0 : Date.now() + maxAge * 1000;
+    this.#remove((c) => c.host === cookie.host && c.name === cookie.name && c.path === cookie.path);
     if (cookie.expiresAt > Date.now()) this.cookies.push(cookie);
   }
 
   /**
-   * The cookies that would be sent to `url`, longest path first (as browsers order them).
+   * The live cookies that would be sent to `url`, longest path first (as browsers order them).
    * @param {string | URL} url
    * @returns {StoredCookie[]}
    */
-  matching(url) {
+  list(url) {
     const { hostname, pathname } = new URL(url);
     const now = Date.now();
     this.cookies = this.cookies.filter((c) => c.expiresAt > now);
@@ -94,17 +98,39 @@ export class CookieJar {
    * @param {string | URL} url
    */
   header(url) {
-    const list = this.matching(url);
+    const list = this.list(url);
     return list.length ? list.map((c) => `${c.name}=${c.value}`).join('; ') : undefined;
   }
 
   /**
-   * One cookie's value for `url`, or undefined.
-   * @param {string | URL} url
+   * A live cookie's value for a hostname (any path), e.g. to tamper with it or check it is gone.
+   * @param {string} hostname
    * @param {string} name
    */
-  get(url, name) {
-    return this.matching(url).find((c) => c.name === name)?.value;
+  get(hostname, name) {
+    const now = Date.now();
+    return this.cookies.find((c) => c.host === hostname && c.name === name && c.expiresAt > now)?.value;
+  }
+
+  /**
+   * Sets a session cookie by hand, replacing one of the same name and path.
+   * @param {string} hostname
+   * @param {string} name
+   * @param {string} value
+   * @param {string} [path]
+   */
+  set(hostname, name, value, path = '/') {
+    this.#remove((c) => c.host === hostname && c.name === name && c.path === path);
+    this.cookies.push({ name, value, host: hostname, path, expiresAt: Infinity, httpOnly: false, secure: false, sameSite: undefined });
+  }
+
+  /**
+   * Removes a cookie (every path), or all of a host's cookies when no name is given.
+   * @param {string} hostname
+   * @param {string} [name]
+   */
+  delete(hostname, name) {
+    this.#remove((c) => c.host === hostname && (name === undefined || c.name === name));
   }
 
   /**
@@ -123,6 +149,11 @@ export class CookieJar {
 
   clear() {
     this.cookies = [];
+  }
+
+  /** @param {(cookie: StoredCookie) => boolean} drop */
+  #remove(drop) {
+    this.cookies = this.cookies.filter((c) => !drop(c));
   }
 }
 

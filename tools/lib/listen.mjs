@@ -1,6 +1,7 @@
 // Starting and stopping loopback HTTP servers for the development tools.
 
 import { createServer } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 /**
@@ -50,6 +51,33 @@ export async function listen(handler, { host = '127.0.0.1', port = 0 } = {}) {
       await Promise.all(servers.map(stop));
     },
   };
+}
+
+/**
+ * A TCP port that was free on `host` a moment ago.
+ *
+ * For a server whose port must be known before it starts: the provider must have the gate's
+ * redirect_uri (built from the gate's own URL) registered when it starts. There is a small race
+ * (another process could take the port in between), which is acceptable on a development machine.
+ * @param {string} [host]
+ * @returns {Promise<number>}
+ */
+export function freePort(host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const server = createTcpServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ port: 0, host, exclusive: true }, () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('freePort: listening socket has no TCP address'));
+        return;
+      }
+      const { port } = address;
+      server.close((err) => (err ? reject(err) : resolve(port)));
+    });
+  });
 }
 
 /** @param {import('node:http').Server} server @param {string} address @param {number} port */

@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 
 import { runCheck, formatCheck } from '../check/check.mjs';
 import { generateAssertionKey } from '../lib/secrets.mjs';
-import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, writeDotenv, wranglerFacts } from './files.mjs';
+import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, writeDotenv, wranglerFacts } from '../lib/wrangler-files.mjs';
 import { renderWranglerToml } from './toml.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -2,10 +2,10 @@
 // [vars] are regenerated from the answers; every other section ([observability], other bindings,
 // [env.*], …) is kept exactly as it was, and vars that setup does not ask about stay.
 
-import { tomlString } from './files.mjs';
+import { tomlString } from '../lib/wrangler-files.mjs';
 
-/** @typedef {import('./files.mjs').Section} Section */
-/** @typedef {import('./files.mjs').TomlValue} TomlValue */
+/** @typedef {import('../lib/wrangler-files.mjs').Section} Section */
+/** @typedef {import('../lib/wrangler-files.mjs').TomlValue} TomlValue */
 
 /** Top-level keys the Worker needs when the file is new. */
 const DEFAULT_TOP = { main: 'src/index.ts', compatibility_date: '2026-04-26', compatibility_flags: ['nodejs_als'] };

@@ -1,15 +1,22 @@
 // The two files a deployment is made of, read and written by `npm run setup` and read by
 // `npm run check`: wrangler.toml (vars, KV binding, routes) and .dev.vars (secrets for
-// `wrangler dev`, dotenv format).
+// `wrangler dev`, dotenv format). The tests and the benchmark read the repository's own
+// wrangler.toml through the same reader (workerCompat), so every runtime they start behaves alike.
 //
 // wrangler.toml is read with a small TOML reader that covers what wrangler files use (tables,
 // arrays of tables, strings, booleans, numbers, arrays and inline tables, comments); a file it
 // cannot read is reported with its line number, never guessed at. It is written section by
 // section: the parts setup manages are regenerated, every other section is kept as it was.
 
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-import { writePrivate } from '../lib/secrets.mjs';
+import { writePrivate } from './secrets.mjs';
+
+/** The repository's root (tools/lib/ → ../../). */
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The KV id wrangler.toml ships with: fine for `wrangler dev`, refused by `wrangler deploy`. */
 export const PLACEHOLDER_KV_ID = '00000000000000000000000000000000';
@@ -236,4 +243,23 @@ export async function writeDotenv(file, values, comment) {
     return `${name}='${value}'`;
   });
   await writePrivate(file, `${comment.split('\n').map((line) => `# ${line}`).join('\n')}\n${lines.join('\n')}\n`);
+}
+
+/**
+ * The compatibility settings of the repository's wrangler.toml, so the unit tests' workerd, the
+ * Miniflare-hosted gate, the benchmark's workerd and `wrangler dev/deploy` all run the Worker under
+ * the same runtime behaviour. Only these two top-level keys are returned: the rest (vars, KV ids)
+ * must not leak into tests.
+ * @param {string} [file]
+ * @returns {{ compatibilityDate: string, compatibilityFlags: string[] }}
+ */
+export function workerCompat(file = join(repoRoot, 'wrangler.toml')) {
+  const top = readSections(readFileSync(file, 'utf8'))[0]?.values ?? {};
+  const date = top.compatibility_date;
+  if (typeof date !== 'string') throw new Error(`${file} has no top-level compatibility_date`);
+  const flags = top.compatibility_flags ?? [];
+  if (!Array.isArray(flags) || !flags.every((flag) => typeof flag === 'string')) {
+    throw new Error(`${file}: compatibility_flags must be an array of strings`);
+  }
+  return { compatibilityDate: date, compatibilityFlags: /** @type {string[]} */ (flags) };
 }
