@@ -14,11 +14,11 @@ import {
   loggedRefusal,
   NAVIGATE,
   scanForSecrets,
-  setsSession,
   signIn,
   startHostileStack,
   type HostileStack,
 } from "./harness.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 scanForSecrets();
 

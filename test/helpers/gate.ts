@@ -148,3 +148,31 @@ export async function generateSecrets(): Promise<TestSecrets> {
     assertionPublicJwk,
   };
 }
+
+export interface LoopbackGateSettings {
+  /** The provider's issuer: plain http on localhost, hence OIDC_ALLOW_HTTP. */
+  issuer: string;
+  clientId: string;
+  /** From generateSecrets(); OIDC_CLIENT_SECRET is what the provider was started with. */
+  secrets: Pick<TestSecrets, "OIDC_CLIENT_SECRET" | "SESSION_SECRETS" | "ASSERTION_SIGNING_KEY">;
+  /** The origin behind the gate; left out where a test never gets that far. */
+  originUrl?: string;
+}
+
+/**
+ * The settings of a gate in front of a provider on loopback: issuer, client, fresh keys and the
+ * origin. `extra` adds or overrides settings (a test's own policy, lifetimes, a broken value).
+ */
+export function loopbackGateVars(settings: LoopbackGateSettings, extra: Record<string, string> = {}): Record<string, string> {
+  const { issuer, clientId, secrets, originUrl } = settings;
+  return {
+    OIDC_ISSUER: issuer,
+    OIDC_ALLOW_HTTP: "true",
+    OIDC_CLIENT_ID: clientId,
+    OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
+    SESSION_SECRETS: secrets.SESSION_SECRETS,
+    ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
+    ...(originUrl === undefined ? {} : { ORIGIN_URL: originUrl }),
+    ...extra,
+  };
+}

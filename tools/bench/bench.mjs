@@ -11,6 +11,7 @@
 // Options: --rounds N (8), --seconds S per round (2.5), --connections C (10), --quick (2 rounds of
 // 2 s and shorter CPU loops, for trying it out).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -58,7 +59,6 @@ setTimeout(() => {
   closeAll().finally(() => process.exit(2));
 }, WATCHDOG_MS).unref();
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 const progress = (message) => process.stderr.write(`bench: ${message}\n`);
 
