@@ -18,6 +18,13 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BROWSER, browserLogin, loadRound, rawRequest, startBenchOrigin } from './http.mjs';
 import { formatTable, median } from './table.mjs';
+
+/** @typedef {import('./table.mjs').Summary} Summary */
+/** @typedef {import('./table.mjs').BenchStats} BenchStats */
+/** @typedef {import('./table.mjs').Costs} Costs */
+/** @typedef {import('./table.mjs').CpuTimes} CpuTimes */
+/** @typedef {Awaited<ReturnType<typeof loadRound>> & { cpuPerRequestUs: number, originPerRequest: number }} Round */
+/** @typedef {{ key: 'a' | 'b' | 'c' | 'd', url: string, headers: Record<string, string> }} Target */
 import { PROBES } from './workers/probes.js';
 import { bundleWorkers, serveWorkerd, startMiniflare } from './workers.mjs';
 import { startProvider } from '../dev-provider/provider.mjs';
@@ -46,7 +53,10 @@ const CONNECTIONS = Number(args.connections);
 /** Wall time of one CPU loop; long enough that /proc's 10 ms CPU ticks stay a small error. */
 const CPU_LOOP_MS = args.quick ? 200 : 500;
 
-/** Everything started, stopped in reverse order at the end, on Ctrl-C or by the watchdog. */
+/**
+ * Everything started, stopped in reverse order at the end, on Ctrl-C or by the watchdog.
+ * @type {(() => Promise<unknown>)[]}
+ */
 const closers = [];
 async function closeAll() {
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
@@ -60,30 +70,48 @@ setTimeout(() => {
 }, WATCHDOG_MS).unref();
 
 const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-const progress = (message) => process.stderr.write(`bench: ${message}\n`);
+const progress = (/** @type {string} */ message) => process.stderr.write(`bench: ${message}\n`);
 
-/** GET with a browser's headers and `cookie`; returns status, Set-Cookie lines and the body. */
+/**
+ * GET with a browser's headers and `cookie`; returns status, Set-Cookie lines and the body.
+ * @param {string} url
+ * @param {string} [cookie]
+ */
 async function get(url, cookie) {
   const response = await rawRequest(url, { headers: { ...BROWSER, ...(cookie ? { cookie } : {}) } });
   return { status: response.status, setCookies: response.headers.getSetCookie(), body: await response.text() };
 }
 
-/** The gate build's counters (tools/bench/workers/gate.js): KV calls, subrequests, requests. */
+/**
+ * The gate build's counters (tools/bench/workers/gate.js): KV calls, subrequests, requests.
+ * @param {string} gateUrl
+ * @returns {Promise<BenchStats>}
+ */
 async function benchStats(gateUrl) {
-  return (await fetch(`${gateUrl}/__bench/stats`)).json();
+  return /** @type {Promise<BenchStats>} */ ((await fetch(`${gateUrl}/__bench/stats`)).json());
 }
+/** @param {string} gateUrl */
 async function benchReset(gateUrl) {
   await fetch(`${gateUrl}/__bench/reset`, { method: 'POST' });
 }
 
-/** A login, then `ms` of waiting so that the session's next request is due for a check. */
+/**
+ * A login, then `ms` of waiting so that the session's next request is due for a check.
+ * @param {string} url
+ * @param {number} ms
+ */
 async function loginAndAge(url, ms) {
   const login = await browserLogin(url);
   await sleep(ms);
   return login;
 }
 
-/** `count` parallel GETs with one session's cookie. */
+/**
+ * `count` parallel GETs with one session's cookie.
+ * @param {string} url
+ * @param {string} cookie
+ * @param {number} count
+ */
 function burst(url, cookie, count) {
   return Promise.all(Array.from({ length: count }, () => get(url, cookie)));
 }
@@ -100,17 +128,19 @@ async function setUp() {
   const origin = await startBenchOrigin();
   closers.push(origin.close);
 
-  const ports = {};
+  const names = /** @type {const} */ (['passthrough', 'gate', 'peer', 'peerRefresh', 'mfGate', 'mfGateChecks', 'mfGateRefresh']);
+  /** @type {Record<(typeof names)[number], number>} */
+  const ports = /** @type {Record<(typeof names)[number], number>} */ (Object.fromEntries(names.map((name) => [name, 0])));
   const taken = new Set();
-  for (const name of ['passthrough', 'gate', 'peer', 'peerRefresh', 'mfGate', 'mfGateChecks', 'mfGateRefresh']) {
+  for (const name of names) {
     let port;
     do port = await freePort();
     while (taken.has(port));
     taken.add(port);
     ports[name] = port;
   }
-  const at = (port) => `http://127.0.0.1:${port}`;
-  const client = (redirectUris) => ({
+  const at = (/** @type {number} */ port) => `http://127.0.0.1:${port}`;
+  const client = (/** @type {string[]} */ redirectUris) => ({
     client_id: CLIENT_ID,
     client_secret: secrets.OIDC_CLIENT_SECRET,
     redirect_uris: redirectUris,
@@ -134,6 +164,7 @@ async function setUp() {
     ports,
     provider,
     dueProvider,
+    /** @param {string} issuer @param {Record<string, string>} [extra] @returns {Record<string, string>} */
     gateVars: (issuer, extra = {}) => ({
       OIDC_ISSUER: issuer,
       OIDC_ALLOW_HTTP: 'true',
@@ -146,6 +177,7 @@ async function setUp() {
       PUBLIC_PATHS: '/public/*',
       ...extra,
     }),
+    /** @param {string} issuer @param {Record<string, string>} [extra] @returns {Record<string, string>} */
     peerVars: (issuer, extra = {}) => ({
       OIDC_ISSUER: issuer,
       OIDC_CLIENT_ID: CLIENT_ID,
@@ -158,18 +190,33 @@ async function setUp() {
   };
 }
 
-/** Runs `measure` against the gate build in Miniflare (real KV, subrequests counted), then stops it. */
+/** @typedef {Awaited<ReturnType<typeof setUp>>} Env */
+/** @typedef {Awaited<ReturnType<typeof serveWorkerd<'passthrough' | 'gate' | 'peer' | 'peerRefresh'>>>} Served */
+
+/**
+ * Runs `measure` against the gate build in Miniflare (real KV, subrequests counted), then stops it.
+ * @template T
+ * @param {Env} env
+ * @param {string} issuer
+ * @param {number} port
+ * @param {Record<string, string>} extraVars
+ * @param {(url: string) => Promise<T>} measure
+ * @returns {Promise<T>}
+ */
 async function inMiniflare({ bundles, gateVars }, issuer, port, extraVars, measure) {
   const mf = await startMiniflare(bundles.scripts.gate, gateVars(issuer, { BENCH_COUNT_SUBREQUESTS: 'true', ...extraVars }), { port });
   closers.push(mf.close);
   try {
     return await measure(mf.url);
   } finally {
-    await closers.pop()();
+    await closers.pop()?.();
   }
 }
 
-/** KV calls and subrequests between checks, at a check, at a refreshing check; the parallel refresh. */
+/**
+ * KV calls and subrequests between checks, at a check, at a refreshing check; the parallel refresh.
+ * @param {Env} env
+ */
 async function miniflareCosts(env) {
   const { provider, dueProvider, ports } = env;
   const between = await inMiniflare(env, provider.issuer, ports.mfGate, {}, async (url) => {
@@ -211,7 +258,11 @@ async function miniflareCosts(env) {
   });
 }
 
-/** The peer with 50 parallel requests on a session due for refresh. */
+/**
+ * The peer with 50 parallel requests on a session due for refresh.
+ * @param {string} url
+ * @param {Env['dueProvider']} dueProvider
+ */
 async function peerParallelRefresh(url, dueProvider) {
   const login = await loginAndAge(`${url}/bench`, 2100); // its refresh time is whole seconds, compared with <
   dueProvider.resetStats();
@@ -224,25 +275,33 @@ async function peerParallelRefresh(url, dueProvider) {
 }
 
 /** Throws unless every target is what it claims to be: identity passed on by the gate and the peer, none on the public path. */
+/** @param {Target[]} targets */
 async function checkTargets(targets) {
+  /** @type {Partial<Record<Target['key'], Record<string, string | undefined>>>} */
   const seen = {};
   for (const target of targets) {
     const response = await get(target.url.replace(/\/(public\/)?bench$/, '/$1echo'), target.headers.cookie);
     if (response.status !== 200) throw new Error(`${target.url}: /echo answered ${response.status}`);
     seen[target.key] = JSON.parse(response.body).headers;
   }
-  if (!seen.b['x-auth-assertion'] || !seen.b['x-forwarded-user']) throw new Error('the gate did not pass the identity on');
-  if (!seen.c['x-forwarded-user']) throw new Error('the peer did not pass the identity on');
-  if (seen.d['x-forwarded-user'] !== undefined) throw new Error('the public path was not anonymous');
+  if (!seen.b?.['x-auth-assertion'] || !seen.b['x-forwarded-user']) throw new Error('the gate did not pass the identity on');
+  if (!seen.c?.['x-forwarded-user']) throw new Error('the peer did not pass the identity on');
+  if (seen.d?.['x-forwarded-user'] !== undefined) throw new Error('the public path was not anonymous');
 }
 
 /**
  * Rounds alternating a,b,c,d; each with its request rate, latencies, workerd CPU per request and
  * requests the origin received per request answered.
+ * @param {Served} served
+ * @param {Env['origin']} origin
+ * @param {Target[]} targets
+ * @param {{ rounds: number, seconds: number, connections: number }} options
+ * @returns {Promise<Record<Target['key'], Round[]>>}
  */
 async function loadRounds(served, origin, targets, { rounds: count, seconds, connections }) {
   progress(`${count} rounds of ${seconds} s per target with ${connections} connection(s), alternating ${targets.map((t) => t.key).join(',')}`);
-  const rounds = Object.fromEntries(targets.map((t) => [t.key, []]));
+  /** @type {Record<Target['key'], Round[]>} */
+  const rounds = { a: [], b: [], c: [], d: [] };
   for (let round = 0; round < count; round += 1) {
     for (const target of targets) {
       const cpuBefore = await served.cpuSeconds();
@@ -252,14 +311,18 @@ async function loadRounds(served, origin, targets, { rounds: count, seconds, con
       const answered = Math.max(1, result.requests);
       rounds[target.key].push({ ...result, cpuPerRequestUs: (cpu * 1e6) / answered, originPerRequest: (origin.counts.requests - originBefore) / answered });
     }
-    progress(`round ${round + 1}/${count}: ${targets.map((t) => `${t.key} ${Math.round(rounds[t.key][round].rps)}/s`).join(', ')}`);
+    progress(`round ${round + 1}/${count}: ${targets.map((t) => `${t.key} ${Math.round(rounds[t.key][round]?.rps ?? NaN)}/s`).join(', ')}`);
   }
   return rounds;
 }
 
-/** Medians over the rounds; each ratio is taken within a round (a and the target ran back to back). */
+/**
+ * Medians over the rounds; each ratio is taken within a round (a and the target ran back to back).
+ * @param {Record<Target['key'], Round[]>} rounds
+ * @returns {Record<Target['key'], Summary>}
+ */
 function summarize(rounds) {
-  return Object.fromEntries(
+  return /** @type {Record<Target['key'], Summary>} */ (Object.fromEntries(
     Object.entries(rounds).map(([key, list]) => [
       key,
       {
@@ -268,23 +331,28 @@ function summarize(rounds) {
         p99: median(list.map((r) => r.p99)),
         cpuPerRequestUs: median(list.map((r) => r.cpuPerRequestUs)),
         originPerRequest: median(list.map((r) => r.originPerRequest)),
-        ratio: median(list.map((r, i) => r.rps / rounds.a[i].rps)),
+        ratio: median(list.map((r, i) => r.rps / (rounds.a[i]?.rps ?? NaN))),
         failures: list.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
       },
     ]),
-  );
+  ));
 }
 
 /**
  * Microseconds of workerd CPU per run of a probe (see tools/bench/workers/cpu.js): a short calibration run
  * sizes the loop to about CPU_LOOP_MS; the fastest of two loops counts (GC included either way).
+ * @param {Served} served
+ * @param {string} gateUrl
+ * @param {import('./workers/probes.js').Probe} probe
+ * @param {string} cookie
  */
 async function cpuPerRun(served, gateUrl, probe, cookie) {
+  /** @param {number} n @returns {Promise<{ runs: number, wallMs: number }>} */
   const loop = async (n) => {
     const response = await rawRequest(`${gateUrl}/__bench/cpu?probe=${probe}&n=${n}&path=/bench&public=/public/bench`, {
       headers: { ...BROWSER, cookie },
     });
-    const result = await response.json();
+    const result = /** @type {{ runs: number, wallMs: number, error?: string }} */ (await response.json());
     if (result.error) throw new Error(`CPU loop ${probe}: ${result.error}`);
     return result;
   };
@@ -306,7 +374,7 @@ async function main() {
   const { bundles, origin, ports, provider, dueProvider, gateVars, peerVars } = env;
 
   progress('KV, subrequests and the parallel refresh (Miniflare, real KV)');
-  const costs = await miniflareCosts(env);
+  const miniflare = await miniflareCosts(env);
 
   progress('starting workerd serve with the pass-through, the gate and the peer');
   const served = await serveWorkerd([
@@ -317,16 +385,21 @@ async function main() {
   ]);
   closers.push(served.close);
   const { urls } = served;
-  costs.peerParallel = await peerParallelRefresh(urls.peerRefresh, dueProvider);
+  const peerParallel = await peerParallelRefresh(urls.peerRefresh, dueProvider);
 
   // Logins timed in the same runtime as the throughput; the first session of each is the one loaded.
-  costs.gateLogins = [];
-  costs.peerLogins = [];
+  /** @type {Costs['gateLogins']} */
+  const gateLogins = [];
+  /** @type {Costs['peerLogins']} */
+  const peerLogins = [];
   for (let i = 0; i < LOGINS; i += 1) {
-    costs.gateLogins.push(await browserLogin(`${urls.gate}/bench`));
-    costs.peerLogins.push(await browserLogin(`${urls.peer}/bench`));
+    gateLogins.push(await browserLogin(`${urls.gate}/bench`));
+    peerLogins.push(await browserLogin(`${urls.peer}/bench`));
   }
-  const cookie = { gate: costs.gateLogins[0].cookie, peer: costs.peerLogins[0].cookie };
+  /** @type {Costs} */
+  const costs = { ...miniflare, peerParallel, gateLogins, peerLogins };
+  const cookie = { gate: gateLogins[0]?.cookie ?? '', peer: peerLogins[0]?.cookie ?? '' };
+  /** @type {Target[]} */
   const targets = [
     { key: 'a', url: `${urls.passthrough}/bench`, headers: BROWSER },
     { key: 'b', url: `${urls.gate}/bench`, headers: { ...BROWSER, cookie: cookie.gate } },
@@ -342,7 +415,8 @@ async function main() {
   const hotPathStats = await benchStats(urls.gate);
 
   progress("CPU loops in the gate's isolate");
-  const cpu = {};
+  // Filled for every probe by the loop below.
+  const cpu = /** @type {CpuTimes} */ ({});
   for (const probe of PROBES) cpu[probe] = await cpuPerRun(served, urls.gate, probe, cookie.gate);
 
   const loadAfter = await loadavg();

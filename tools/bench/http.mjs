@@ -65,12 +65,13 @@ const agent = new Agent({ keepAlive: false });
 export function rawRequest(url, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, agent }, (res) => {
+      /** @type {Buffer[]} */
       const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('data', (/** @type {Buffer} */ chunk) => chunks.push(chunk));
       res.on('error', reject);
       res.on('end', () => {
         const responseHeaders = new Headers();
-        for (let i = 0; i < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+        for (let i = 0; i < res.rawHeaders.length; i += 2) responseHeaders.append(/** @type {string} */ (res.rawHeaders[i]), /** @type {string} */ (res.rawHeaders[i + 1]));
         const status = /** @type {number} */ (res.statusCode);
         const nullBody = status === 204 || status === 304 || method === 'HEAD';
         resolve(new Response(nullBody ? null : Buffer.concat(chunks), { status, headers: responseHeaders }));
@@ -86,7 +87,7 @@ class RecordingJar extends CookieJar {
   /** @type {{ status: number, url: string, setCookies: string[] }[]} */
   trail = [];
 
-  /** @param {string | URL} url @param {RequestInit} [init] */
+  /** @override @param {string | URL} url @param {RequestInit} [init] */
   async fetch(url, init = {}) {
     const headers = new Headers(init.headers);
     const cookie = this.header(url);

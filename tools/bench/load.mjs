@@ -22,7 +22,7 @@ export function runLoad({ url, headers = {}, seconds, connections }) {
         return;
       }
       times.sort((a, b) => a - b);
-      const at = (q) => (times.length === 0 ? NaN : times[Math.min(times.length - 1, Math.floor(q * times.length))]);
+      const at = (/** @type {number} */ q) => (times.length === 0 ? NaN : times[Math.min(times.length - 1, Math.floor(q * times.length))]);
       const elapsed = result.duration; // seconds, as measured by autocannon
       resolve({
         requests: result.requests.total,

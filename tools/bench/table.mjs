@@ -4,27 +4,80 @@ const CPU_LIMIT_US = 10_000; // Workers free plan: 10 ms of CPU per request
 const TARGET_RATIO = 0.9;
 const TARGET_CPU_US = 200;
 
-/** @param {number[]} values */
+/**
+ * One target's medians over the load rounds (bench.mjs `summarize`).
+ * @typedef {object} Summary
+ * @property {number} rps
+ * @property {number} p50   ms
+ * @property {number} p99   ms
+ * @property {number} cpuPerRequestUs
+ * @property {number} originPerRequest
+ * @property {number} ratio  requests per second relative to the floor (a), taken within a round
+ * @property {number} failures  non-2xx answers and errors, all rounds
+ */
+/** @typedef {{ a: Summary, b: Summary, c: Summary, d: Summary }} Summaries */
+
+/**
+ * The gate build's counters, as /__bench/stats answers them (workers/gate.js).
+ * @typedef {object} BenchStats
+ * @property {{ get: number, put: number, delete: number, list: number }} kv
+ * @property {{ origin: number, other: number }} subrequests
+ * @property {number} requests
+ * @property {number} distinctEnvs
+ */
+
+/** @typedef {Awaited<ReturnType<typeof import('./http.mjs').browserLogin>>} Login */
+
+/**
+ * What the Miniflare runs and the logins cost (bench.mjs `miniflareCosts`, then `main`).
+ * @typedef {object} Costs
+ * @property {{ stats: BenchStats }} between
+ * @property {{ stats: BenchStats }} check
+ * @property {{ stats: BenchStats, tokenCalls: number }} refresh
+ * @property {{ stats: BenchStats, tokenCalls: number, ok: number }} parallel
+ * @property {{ tokenCalls: number, ok: number, toLogin: number }} peerParallel
+ * @property {Login[]} gateLogins
+ * @property {Login[]} peerLogins
+ */
+
+/** Microseconds of workerd CPU per run of each probe. @typedef {Record<import('./workers/probes.js').Probe, number>} CpuTimes */
+
+/**
+ * The middle value (the mean of the two middle ones for an even count); NaN for none.
+ * @param {number[]} values
+ */
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const at = (/** @type {number} */ i) => sorted[i] ?? NaN;
+  return sorted.length % 2 === 1 ? at(middle) : (at(middle - 1) + at(middle)) / 2;
 }
 
-const int = (n) => Math.round(n).toLocaleString('en-US');
-const ms = (n) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
-const us = (n) => (n < 100 ? n.toFixed(1) : int(n));
-const per = (count, requests) => {
+const int = (/** @type {number} */ n) => Math.round(n).toLocaleString('en-US');
+const ms = (/** @type {number} */ n) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
+const us = (/** @type {number} */ n) => (n < 100 ? n.toFixed(1) : int(n));
+const per = (/** @type {number} */ count, /** @type {number} */ requests) => {
   const value = count / requests;
   return Number.isInteger(value) ? String(value) : value.toFixed(2);
 };
-const verdict = (ok) => (ok ? '✓' : '✗');
+const verdict = (/** @type {boolean} */ ok) => (ok ? '✓' : '✗');
 
-/** `name=value` of the named cookie in Set-Cookie lines, or undefined. */
+/**
+ * `name=value` of the named cookie in Set-Cookie lines, or undefined.
+ * @param {string[]} setCookies
+ * @param {string} name
+ */
 function cookiePair(setCookies, name) {
-  return setCookies.map((line) => line.split(';', 1)[0]).find((pair) => pair.startsWith(`${name}=`) || pair.startsWith(`__Host-${name}=`));
+  return setCookies.map((line) => line.split(';', 1)[0] ?? '').find((pair) => pair.startsWith(`${name}=`) || pair.startsWith(`__Host-${name}=`));
 }
 
+/**
+ * @param {string} id
+ * @param {string} label
+ * @param {Summary} loaded  under load
+ * @param {Summary} single  one request at a time
+ * @param {string} vsFloor
+ */
 function throughputRow(id, label, loaded, single, vsFloor) {
   const failures = loaded.failures + single.failures > 0 ? ` · ⚠ ${loaded.failures + single.failures} non-2xx or failed` : '';
   return [
@@ -37,7 +90,8 @@ function throughputRow(id, label, loaded, single, vsFloor) {
 }
 
 /**
- * @param {object} data  what tools/bench/bench.mjs measured
+ * @param {{ loaded: Summaries, single: Summaries, cpu: CpuTimes, costs: Costs, hotPathStats: BenchStats, sequential: number, parallel: number }} data
+ *   what tools/bench/bench.mjs measured
  * @returns {string}
  */
 export function formatTable({ loaded, single, cpu, costs, hotPathStats, sequential, parallel }) {
@@ -46,11 +100,12 @@ export function formatTable({ loaded, single, cpu, costs, hotPathStats, sequenti
   const hotPath = t.cookieOpen + t.policy + t.headerRewrite + t.assertionSigning;
   const [gateLogin] = costs.gateLogins;
   const [peerLogin] = costs.peerLogins;
+  if (gateLogin === undefined || peerLogin === undefined) throw new Error('formatTable: no login was measured');
   const gateCookie = cookiePair(gateLogin.callbackSetCookies, 'kg_session') ?? '';
   const peerCookie = cookiePair(peerLogin.callbackSetCookies, 'oidc-auth') ?? '';
   const between = costs.between.stats;
   const hotKv = Object.values(hotPathStats.kv).reduce((sum, n) => sum + n, 0);
-  const kv = (stats) => `${stats.kv.get} read${stats.kv.get === 1 ? '' : 's'}, ${stats.kv.put} write${stats.kv.put === 1 ? '' : 's'}`;
+  const kv = (/** @type {BenchStats} */ stats) => `${stats.kv.get} read${stats.kv.get === 1 ? '' : 's'}, ${stats.kv.put} write${stats.kv.put === 1 ? '' : 's'}`;
 
   const rows = [
     ['#', 'measurement', 'result', 'vs floor / target'],

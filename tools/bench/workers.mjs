@@ -21,34 +21,39 @@ export const WORKERS = /** @type {const} */ (['passthrough', 'gate', 'peer']);
 /**
  * Bundles each of WORKERS into `<dir>/<name>.js`: ES module, workerd export conditions, runtime
  * modules (`cloudflare:*`, `node:*` with the compatibility flags) left to workerd.
- * @returns {Promise<{ dir: string, scripts: Record<string, string>, close: () => Promise<void> }>}
  */
 export async function bundleWorkers() {
   const dir = await mkdtemp(join(tmpdir(), 'kontur-gate-bench-'));
-  /** @type {Record<string, string>} */
-  const scripts = {};
+  const scripts = /** @type {Record<(typeof WORKERS)[number], string>} */ (
+    Object.fromEntries(WORKERS.map((name) => [name, join(dir, `${name}.js`)]))
+  );
   for (const name of WORKERS) {
-    const outfile = join(dir, `${name}.js`);
-    await build(workerBuildOptions(join(repoRoot, 'tools/bench/workers', `${name}.js`), outfile));
-    scripts[name] = outfile;
+    await build(workerBuildOptions(join(repoRoot, 'tools/bench/workers', `${name}.js`), scripts[name]));
   }
   return { dir, scripts, close: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** A capnp text literal; the values here are URLs, base64url and JSON, all printable ASCII. */
+/**
+ * A capnp text literal; the values here are URLs, base64url and JSON, all printable ASCII.
+ * @param {string} value
+ */
 function capnpText(value) {
   if (!/^[\x20-\x7e]*$/.test(value)) throw new Error('workerd config values must be printable ASCII');
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-/** The name of a worker's constant in the capnp config (camelCase, as capnp insists). */
+/**
+ * The name of a worker's constant in the capnp config (camelCase, as capnp insists).
+ * @param {string} service
+ */
 function capnpName(service) {
   return `worker${service.replace(/^./, (first) => first.toUpperCase()).replace(/\W/g, '')}`;
 }
 
 /**
+ * @template {string} [Name=string]
  * @typedef {object} ServedWorker
- * @property {string} name     service name
+ * @property {Name} name     service name
  * @property {string} script   bundled ES module
  * @property {number} port     on 127.0.0.1
  * @property {Record<string, string>} bindings  text bindings (vars and secrets)
@@ -57,7 +62,8 @@ function capnpName(service) {
 /**
  * Runs `workers` in one `workerd serve` process, each on its own 127.0.0.1 port, allowed to fetch
  * loopback addresses only (the origin and the provider).
- * @param {ServedWorker[]} workers
+ * @template {string} Name
+ * @param {ServedWorker<Name>[]} workers
  */
 export async function serveWorkerd(workers) {
   const { compatibilityDate, compatibilityFlags } = workerCompat();
@@ -94,7 +100,7 @@ export async function serveWorkerd(workers) {
 
   const child = spawn(workerd.default, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  const keep = (chunk) => {
+  const keep = (/** @type {Buffer} */ chunk) => {
     output = (output + chunk).slice(-8000);
   };
   child.stdout.on('data', keep);
@@ -115,7 +121,7 @@ export async function serveWorkerd(workers) {
   return {
     pid: /** @type {number} */ (child.pid),
     version: workerd.version,
-    urls: Object.fromEntries(workers.map((w) => [w.name, `http://127.0.0.1:${w.port}`])),
+    urls: /** @type {Record<Name, string>} */ (Object.fromEntries(workers.map((w) => [w.name, `http://127.0.0.1:${w.port}`]))),
     /** The log workerd printed (uncaught errors end up here). */
     output: () => output,
     /** CPU seconds workerd has used so far, all threads, user + system. */
@@ -131,7 +137,10 @@ export async function serveWorkerd(workers) {
   };
 }
 
-/** utime + stime of a process (Linux /proc), in seconds. */
+/**
+ * utime + stime of a process (Linux /proc), in seconds.
+ * @param {number} pid
+ */
 export async function processCpuSeconds(pid) {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
@@ -140,6 +149,7 @@ export async function processCpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** @param {number} port @param {number} timeoutMs */
 async function waitForPort(port, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -163,7 +173,7 @@ class QuietLog extends Log {
     super(LogLevel.WARN);
     this.sink = sink;
   }
-  /** @param {string} message */
+  /** @override @param {string} message */
   log(message) {
     this.sink.push(message);
   }

@@ -16,6 +16,9 @@ import { parseArgs } from 'node:util';
 import * as oauth from 'oauth4webapi';
 
 import { loadGate } from './gate.mjs';
+
+/** @typedef {import('./gate.mjs').GateModules} GateModules */
+/** @typedef {import('./gate.mjs').GateConfig} GateConfig */
 import { generateAssertionKey } from '../lib/secrets.mjs';
 import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, wranglerFacts } from '../lib/wrangler-files.mjs';
 
@@ -110,6 +113,11 @@ export async function runCheck({ dir = ROOT, offline = false, credentials = true
 /**
  * The settings with every secret that is missing or wrong replaced by a generated one, so the
  * provider can be checked while only secrets are missing; undefined if other settings are wrong.
+ *
+ * @param {GateModules} gate
+ * @param {Record<string, string | undefined>} settings
+ * @param {Record<string, string>} placeholders
+ * @returns {GateConfig | undefined}
  */
 function configForProviderCheck(gate, settings, placeholders) {
   try {
@@ -130,6 +138,11 @@ async function placeholderSecrets() {
 /**
  * Discovery through the gate's own client (the same validation, algorithm choice and PKCE
  * decision the Worker makes), then the settings against what the provider advertises.
+ *
+ * @param {GateModules} gate
+ * @param {GateConfig} config
+ * @param {CheckResult} result
+ * @param {boolean} tryCredentials
  */
 async function checkProvider(gate, config, result, tryCredentials) {
   const client = new gate.OidcClient(config);
@@ -168,11 +181,12 @@ async function checkProvider(gate, config, result, tryCredentials) {
     result.problems.push(`OIDC_CLIENT_AUTH: ${config.clientAuth} is not among the provider's token_endpoint_auth_methods_supported (${methods.join(', ')})`);
   }
 
-  if (Array.isArray(as.scopes_supported)) {
-    const missing = config.scopes.filter((scope) => !as.scopes_supported.includes(scope));
+  const advertised = as.scopes_supported;
+  if (Array.isArray(advertised)) {
+    const missing = config.scopes.filter((scope) => !advertised.includes(scope));
     if (missing.length === 0) result.passed.push(`scopes: ${config.scopes.join(' ')} all advertised`);
     else if (missing.some((scope) => ['openid', 'profile', 'email', 'phone', 'offline_access'].includes(scope))) {
-      result.problems.push(`OIDC_SCOPES: ${missing.join(' ')} not advertised by the provider (scopes_supported: ${as.scopes_supported.join(' ')})`);
+      result.problems.push(`OIDC_SCOPES: ${missing.join(' ')} not advertised by the provider (scopes_supported: ${advertised.join(' ')})`);
     } else {
       // Product scopes (extern.api, …) are often granted per client without being advertised.
       result.warnings.push(`OIDC_SCOPES: ${missing.join(' ')} not advertised; make sure Контур.Интегратор granted them to this client`);
@@ -191,6 +205,10 @@ async function checkProvider(gate, config, result, tryCredentials) {
  * A token request with a made-up authorization code: a provider that accepts the client's
  * credentials answers `invalid_grant` (the code), one that does not answers `invalid_client`.
  * Nothing is created or changed at the provider.
+ *
+ * @param {import('oauth4webapi').AuthorizationServer} as
+ * @param {GateConfig} config
+ * @param {CheckResult} result
  */
 async function checkCredentials(as, config, result) {
   const clientAuth = config.clientAuth === 'client_secret_basic' ? oauth.ClientSecretBasic(config.clientSecret) : oauth.ClientSecretPost(config.clientSecret);

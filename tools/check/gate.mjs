@@ -11,11 +11,25 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
+ * The part of src/config/'s `Config` the check reads. Typed here rather than imported: src/ is
+ * typed for workerd, this program for Node, and the bundle below is what actually runs.
+ * @typedef {object} GateConfig
+ * @property {URL} issuer
+ * @property {string} clientId
+ * @property {string} clientSecret
+ * @property {'client_secret_post' | 'client_secret_basic'} clientAuth
+ * @property {readonly string[]} scopes
+ * @property {'auto' | 'on' | 'off'} pkce
+ * @property {boolean} allowHttpIssuer
+ * @property {boolean} logoutAtProvider
+ */
+
+/**
  * @typedef {object} GateModules
- * @property {(settings: Record<string, string | undefined>) => any} parseConfig  src/config/index.ts
+ * @property {(settings: Record<string, string | undefined>) => GateConfig} parseConfig  src/config/index.ts
  * @property {readonly string[]} SETTING_NAMES
  * @property {new (problems: string[]) => Error & { problems: string[] }} ConfigError
- * @property {new (config: any) => { provider(): Promise<{ as: Record<string, any>, usePkce: boolean, client: Record<string, any> }> }} OidcClient
+ * @property {new (config: GateConfig) => { provider(): Promise<{ as: import('oauth4webapi').AuthorizationServer, usePkce: boolean, client: import('oauth4webapi').Client }> }} OidcClient
  */
 
 /** @type {Promise<GateModules> | undefined} */

@@ -19,11 +19,11 @@ export function parseForms(html, baseUrl) {
   /** @type {ParsedForm[]} */
   const forms = [];
   for (const match of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
-    const attributes = parseAttributes(match[1]);
+    const attributes = parseAttributes(match[1] ?? '');
     /** @type {Record<string, string>} */
     const fields = {};
-    for (const input of match[2].matchAll(/<input\b([^>]*)>/gi)) {
-      const attrs = parseAttributes(input[1]);
+    for (const input of (match[2] ?? '').matchAll(/<input\b([^>]*)>/gi)) {
+      const attrs = parseAttributes(input[1] ?? '');
       if (attrs.name !== undefined) fields[attrs.name] = attrs.value ?? '';
     }
     forms.push({
@@ -42,7 +42,7 @@ function parseAttributes(source) {
   const attributes = {};
   for (const match of source.matchAll(/([\w:.-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>/]+)))?/g)) {
     const value = match[2] ?? match[3] ?? match[4];
-    attributes[match[1].toLowerCase()] = value === undefined ? '' : decodeEntities(value);
+    attributes[/** @type {string} */ (match[1]).toLowerCase()] = value === undefined ? '' : decodeEntities(value);
   }
   return attributes;
 }

@@ -22,7 +22,9 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const PLACEHOLDER_KV_ID = '00000000000000000000000000000000';
 
 /**
- * @typedef {string | number | boolean | TomlValue[] | { [key: string]: TomlValue }} TomlValue
+ * @typedef {string | number | boolean | TomlArray | TomlTable} TomlValue
+ * @typedef {TomlValue[]} TomlArray
+ * @typedef {{ [key: string]: TomlValue }} TomlTable
  * @typedef {{ header: string | undefined, name: string | undefined, array: boolean, text: string,
  *   values: Record<string, TomlValue> }} Section
  *   header: the `[name]` / `[[name]]` line (undefined for the top level); text: the raw lines

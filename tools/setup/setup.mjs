@@ -255,7 +255,7 @@ export async function setup(argv) {
     previousKey.ASSERTION_PREVIOUS_PUBLIC_KEY = '';
     notes.push('removed ASSERTION_PREVIOUS_PUBLIC_KEY');
   }
-  /** @type {Record<string, string>} */
+  /** @type {{ SESSION_SECRETS: string, ASSERTION_SIGNING_KEY: string, OIDC_CLIENT_SECRET?: string }} */
   const secrets = { SESSION_SECRETS: keys.join(','), ASSERTION_SIGNING_KEY: assertionKey };
   if (answers.clientSecret !== '') secrets.OIDC_CLIENT_SECRET = answers.clientSecret;
 

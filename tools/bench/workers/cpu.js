@@ -14,13 +14,15 @@ import { canonicalPath } from "../../../src/policy/path.ts";
 import { upstreamUrl } from "../../../src/proxy/forward.ts";
 import { addIdentity, sanitizedHeaders } from "../../../src/proxy/headers.ts";
 import { cookieScope, openSessionCookie, sessionCookieName } from "../../../src/session/cookie.ts";
-
-const now = () => Math.floor(Date.now() / 1000);
 import passthrough from "./passthrough.js";
 import { PROBES } from "./probes.js";
 
+/** @typedef {import('./gate.js').BenchEnv} BenchEnv */
+/** A Worker's fetch handler, as the probes call it. @typedef {{ fetch(request: Request, env: BenchEnv, ctx: ExecutionContext): Promise<Response> }} Handler */
+
 const ORIGIN_BODY = "hello from the origin\n";
 
+/** @param {string | null} header @param {string} name */
 function cookieValue(header, name) {
   for (const pair of (header ?? "").split(";")) {
     const [key, ...value] = pair.trim().split("=");
@@ -29,7 +31,13 @@ function cookieValue(header, name) {
   return undefined;
 }
 
-/** Everything a probe needs, built once per call from the request's own headers and cookie. */
+/**
+ * Everything a probe needs, built once per call from the request's own headers and cookie.
+ * @param {Handler} gate
+ * @param {BenchEnv} env
+ * @param {ExecutionContext} ctx
+ * @param {Request} request
+ */
 async function setUp(gate, env, ctx, request) {
   const query = new URL(request.url).searchParams;
   const url = new URL(query.get("path") ?? "/bench", request.url);
@@ -39,6 +47,8 @@ async function setUp(gate, env, ctx, request) {
   anonymous.delete("cookie");
 
   const rt = await runtimeFor(env);
+  // Epoch seconds by the runtime's clock, as the request context takes them.
+  const now = () => Math.floor(rt.clock() / 1000);
   const scope = cookieScope(url);
   const raw = cookieValue(headers.get("cookie"), sessionCookieName(scope));
   const opened = await openSessionCookie(rt.keyring, raw);
@@ -48,6 +58,7 @@ async function setUp(gate, env, ctx, request) {
   const claims = { issuer: url.origin, audience: upstream.origin, user, method: "GET", url: upstream.href };
   const assertion = await rt.signer.sign(claims, now());
 
+  /** @param {Handler} handler @param {URL} target @param {Headers} requestHeaders */
   const through = async (handler, target, requestHeaders) => {
     const response = await handler.fetch(new Request(target, { headers: requestHeaders }), env, ctx);
     await response.arrayBuffer();
@@ -68,13 +79,18 @@ async function setUp(gate, env, ctx, request) {
  * `request` is GET /__bench/cpu?probe=…&n=…&path=…&public=… carrying the browser's headers and the
  * session cookie. Runs the probe n times after n/10 warm-up runs; answers how many runs in all and
  * how long they took by the isolate's clock.
+ * @param {Handler} gate
+ * @param {BenchEnv} env
+ * @param {ExecutionContext} ctx
+ * @param {Request} request
  */
 export async function measureCpu(gate, env, ctx, request) {
   const query = new URL(request.url).searchParams;
   const name = query.get("probe") ?? "";
   const n = Number(query.get("n") ?? "1000");
-  if (!PROBES.includes(name) || !Number.isInteger(n) || n < 1) throw new Error(`unknown probe ${name} or bad n`);
-  const probe = (await setUp(gate, env, ctx, request))[name];
+  const known = PROBES.find((probe) => probe === name);
+  if (known === undefined || !Number.isInteger(n) || n < 1) throw new Error(`unknown probe ${name} or bad n`);
+  const probe = (await setUp(gate, env, ctx, request))[known];
 
   const realFetch = globalThis.fetch;
   globalThis.fetch = async () => new Response(ORIGIN_BODY, { headers: { "content-type": "text/plain; charset=utf-8" } });

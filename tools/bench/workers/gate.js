@@ -9,6 +9,8 @@ import gate from "../../../src/index.ts";
 import { measureCpu } from "./cpu.js";
 import { countingKv, memoryKv, newKvCounts } from "./kv.js";
 
+/** @typedef {import('../../../src/env.ts').Bindings & { BENCH_COUNT_SUBREQUESTS?: string }} BenchEnv */
+
 const BENCH_PREFIX = "/__bench/";
 
 const counts = { kv: newKvCounts(), subrequests: { origin: 0, other: 0 }, requests: 0 };
@@ -16,11 +18,14 @@ const counts = { kv: newKvCounts(), subrequests: { origin: 0, other: 0 }, reques
  * The env the gate gets, per env workerd passes: same object in, same object out, because the gate
  * keeps its runtime (settings, keys) per env object. `distinctEnvs` shows how many there were.
  */
+/** @type {WeakMap<BenchEnv, BenchEnv>} */
 const wrappedEnvs = new WeakMap();
 let distinctEnvs = 0;
+/** @type {KVNamespace | undefined} */
 let standIn;
 let fetchCounted = false;
 
+/** @param {BenchEnv} env */
 function benchEnv(env) {
   let wrapped = wrappedEnvs.get(env);
   if (wrapped === undefined) {
@@ -32,6 +37,7 @@ function benchEnv(env) {
   return wrapped;
 }
 
+/** @param {string} originUrl */
 function countSubrequests(originUrl) {
   if (fetchCounted) return;
   fetchCounted = true;
@@ -51,6 +57,7 @@ function reset() {
   counts.requests = 0;
 }
 
+/** @param {Request} request @param {BenchEnv} env @param {ExecutionContext} ctx @param {string | undefined} path */
 async function benchEndpoint(request, env, ctx, path) {
   if (path === "stats") return Response.json({ ...counts, distinctEnvs });
   if (path === "reset" && request.method === "POST") {
@@ -68,13 +75,14 @@ async function benchEndpoint(request, env, ctx, path) {
 }
 
 export default {
+  /** @param {Request<unknown, IncomingRequestCfProperties>} request @param {BenchEnv} env @param {ExecutionContext} ctx */
   async fetch(request, env, ctx) {
     const pathStart = request.url.indexOf("/", request.url.indexOf("//") + 2);
     if (request.url.startsWith(BENCH_PREFIX, pathStart)) {
       const path = request.url.slice(pathStart + BENCH_PREFIX.length).split("?", 1)[0];
       return benchEndpoint(request, env, ctx, path);
     }
-    if (env.BENCH_COUNT_SUBREQUESTS === "true") countSubrequests(env.ORIGIN_URL);
+    if (env.BENCH_COUNT_SUBREQUESTS === "true") countSubrequests(env.ORIGIN_URL ?? "");
     counts.requests += 1;
     return gate.fetch(request, benchEnv(env), ctx);
   },

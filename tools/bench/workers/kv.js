@@ -20,8 +20,9 @@ export function countingKv(inner, counts) {
       const value = Reflect.get(target, property, target);
       if (typeof value !== "function") return value;
       if (typeof property === "string" && property in counts) {
-        return (...args) => {
-          counts[property] += 1;
+        const operation = /** @type {keyof typeof counts} */ (property);
+        return (/** @type {unknown[]} */ ...args) => {
+          counts[operation] += 1;
           return value.apply(target, args);
         };
       }
@@ -38,6 +39,7 @@ export function memoryKv() {
   /** @type {Map<string, { value: string, expiresAt: number }>} */
   const entries = new Map();
   const kv = {
+    /** @param {string} key @param {string | { type?: string }} [options] */
     async get(key, options) {
       const type = typeof options === "string" ? options : (options?.type ?? "text");
       if (type !== "text") throw new TypeError(`memoryKv supports text values only (asked for ${type})`);
@@ -49,12 +51,14 @@ export function memoryKv() {
       }
       return entry.value;
     },
+    /** @param {string} key @param {unknown} value @param {{ expirationTtl?: number }} [options] */
     async put(key, value, options = {}) {
       if (typeof value !== "string") throw new TypeError("memoryKv stores strings only");
       const ttl = options.expirationTtl;
       if (ttl !== undefined && ttl < 60) throw new RangeError("KV refuses an expirationTtl under 60 seconds");
       entries.set(key, { value, expiresAt: ttl === undefined ? Infinity : Date.now() + ttl * 1000 });
     },
+    /** @param {string} key */
     async delete(key) {
       entries.delete(key);
     },

@@ -2,9 +2,10 @@
 // and query, method, headers and body, the same fetch call the gate makes) and returns the
 // origin's answer as it is.
 export default {
+  /** @param {Request} request @param {{ ORIGIN_URL?: string }} env */
   async fetch(request, env) {
     const url = new URL(request.url);
-    const origin = new URL(env.ORIGIN_URL);
+    const origin = new URL(env.ORIGIN_URL ?? "");
     url.protocol = origin.protocol;
     url.host = origin.host;
     return fetch(url, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });

@@ -9,6 +9,7 @@
 import { Hono } from "hono";
 import { getAuth, oidcAuthMiddleware, processOAuthCallback } from "@hono/oidc-auth";
 
+/** @type {Hono<{ Bindings: { ORIGIN_URL: string } }>} */
 const app = new Hono();
 
 app.get("/callback", (c) => processOAuthCallback(c));
