@@ -9,7 +9,7 @@ import gate from "../../../src/index.ts";
 import { measureCpu } from "./cpu.js";
 import { countingKv, memoryKv, newKvCounts } from "./kv.js";
 
-/** @typedef {import('../../../src/env.ts').Bindings & { BENCH_COUNT_SUBREQUESTS?: string }} BenchEnv */
+/** @typedef {import('../../../src/edge/bindings.ts').Bindings & { BENCH_COUNT_SUBREQUESTS?: string }} BenchEnv */
 
 const BENCH_PREFIX = "/__bench/";
 
