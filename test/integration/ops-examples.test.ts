@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -66,7 +67,7 @@ async function serve(command: string, args: string[], options: { cwd: string; en
       await fetch(`http://127.0.0.1:${options.port}/`, { signal: AbortSignal.timeout(1000) });
       return stop;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
     }
   }
   await stop();
