@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { repoRoot, workerCompat } from "./helpers/worker-config.ts";
+import { repoRoot, workerCompat } from "../tools/lib/wrangler-files.mjs";
 
 // Run with `vitest run --config test/vitest.config.ts` (npm test). The config lives in test/ so
 // the repository root holds only the product's files; `root` points vitest back at the repo.

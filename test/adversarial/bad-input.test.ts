@@ -5,7 +5,8 @@
  * Every exchange is raw and bounded (test/helpers/raw-http.ts): no answer in time is a failure.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { rawExchange, scanForSecrets, setsSession, startHostileStack, type HostileStack, type RawExchange } from "./harness.ts";
+import { rawExchange, scanForSecrets, startHostileStack, type HostileStack, type RawExchange } from "./harness.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 scanForSecrets();
 

@@ -13,12 +13,12 @@ import {
   loggedRefusal,
   NAVIGATE,
   scanForSecrets,
-  setsSession,
   startHostileStack,
   startLogin,
   WatchedClient,
   type HostileStack,
 } from "./harness.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 scanForSecrets();
 

@@ -4,7 +4,7 @@
  * stack trace, and a reference that leads to the request's log lines.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { raw, signNone } from "../../dev/hostile-provider.mjs";
+import { raw, signNone } from "../fixtures/hostile-provider.mjs";
 import { startGate } from "../helpers/gate.ts";
 import {
   attemptLogin,

@@ -1,17 +1,18 @@
 /**
  * The adversarial stack: the gate (Miniflare, 127.0.0.1), a recording origin and the hostile
- * provider (dev/hostile-provider.mjs, localhost) whose answers each test bends. Plus what every
+ * provider (test/fixtures/hostile-provider.mjs, localhost) whose answers each test bends. Plus what every
  * attack test asserts — the status, that no session cookie was set, that the origin saw nothing —
  * and a scan, at the end of each file, of every log line and page for the secrets the tests saw.
  */
 import { afterAll, expect } from "vitest";
-import { startHostileProvider, type Scenario } from "../../dev/hostile-provider.mjs";
-import { startOrigin } from "../../dev/origin.mjs";
-import { generateSecrets, startGate, type Gate, type TestSecrets } from "../helpers/gate.ts";
+import { startHostileProvider, type Scenario } from "../fixtures/hostile-provider.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { generateSecrets, loopbackGateVars, startGate, type Gate, type TestSecrets } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE } from "../helpers/stack.ts";
 import { rawRequest, type RawResponse } from "../helpers/raw-http.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 export { NAVIGATE };
 export const CLIENT_ID = "kontur-gate-adversarial";
@@ -179,16 +180,7 @@ export async function startHostileStack(options: HostileStackOptions = {}): Prom
   });
   if (options.scenario !== undefined) provider.set(options.scenario);
   const origin = await startOrigin({ gateUrl });
-  const vars: Record<string, string> = {
-    OIDC_ISSUER: provider.issuer,
-    OIDC_ALLOW_HTTP: "true",
-    OIDC_CLIENT_ID: CLIENT_ID,
-    OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
-    SESSION_SECRETS: secrets.SESSION_SECRETS,
-    ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
-    ORIGIN_URL: origin.url,
-    ...options.vars,
-  };
+  const vars = loopbackGateVars({ issuer: provider.issuer, clientId: CLIENT_ID, secrets, originUrl: origin.url }, options.vars);
   const gate = await startGate(vars, { port });
   scan.addGate(`gate ${gateUrl}`, gate.logs, secrets);
   scan.addProvider(provider);
@@ -208,12 +200,6 @@ export async function startHostileStack(options: HostileStackOptions = {}): Prom
       await provider.close();
     },
   };
-}
-
-/** A Set-Cookie that stores a session (not one that clears it), in a response or a raw answer's list. */
-export function setsSession(answer: Response | string[]): boolean {
-  const cookies = Array.isArray(answer) ? answer : answer.headers.getSetCookie();
-  return cookies.some((cookie) => /^(__Host-)?kg_session=[^;]/.test(cookie) && !/Max-Age=0/i.test(cookie));
 }
 
 /**

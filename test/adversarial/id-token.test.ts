@@ -5,7 +5,7 @@
  */
 import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { generateRsaKey, generateRsaKeyObject, signHmac, signNone, signRs256, signWith, type Scenario } from "../../dev/hostile-provider.mjs";
+import { generateRsaKey, generateRsaKeyObject, signHmac, signNone, signRs256, signWith, type Scenario } from "../fixtures/hostile-provider.mjs";
 import { generateKeyPair } from "jose";
 import {
   attemptLogin,
@@ -14,11 +14,11 @@ import {
   loggedRefusal,
   NAVIGATE,
   scanForSecrets,
-  setsSession,
   signIn,
   startHostileStack,
   type HostileStack,
 } from "./harness.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 scanForSecrets();
 

@@ -3,24 +3,24 @@
  * absent: the visitor gets a clean refusal (401 when the provider refused, 503 with Retry-After when
  * it is broken or unreachable), never a session, never a hang, and the origin sees nothing.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { generateRsaKey, raw, signNone, signWith, type Scenario } from "../../dev/hostile-provider.mjs";
+import { generateRsaKey, raw, signNone, signWith, type Scenario } from "../fixtures/hostile-provider.mjs";
 import {
   attemptLogin,
   expectRefused,
   expectSignedOut,
   NAVIGATE,
   scanForSecrets,
-  setsSession,
   signIn,
   startHostileStack,
   WatchedClient,
   type HostileStack,
 } from "./harness.ts";
+import { clearedSession, setsSession } from "../helpers/session-cookie.ts";
 
 scanForSecrets();
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The gate waits this long for the provider (OIDC_TIMEOUT); hanging cases end after it. */
 const TIMEOUT_VARS = { OIDC_TIMEOUT: "2" };
@@ -157,7 +157,7 @@ describe("refresh: a provider that swaps the user or the issuer on refresh ends 
       expect(stack.provider.requestsTo("token").map((r) => r.form.grant_type)).toEqual(["refresh_token"]);
       expect(page.status).toBe(302);
       expect(page.headers.get("location")).toMatch(new RegExp(`^${stack.provider.issuer}/connect/authorize\\?`));
-      expect(page.headers.getSetCookie().some((c) => /^kg_session=;.*Max-Age=0/.test(c))).toBe(true);
+      expect(clearedSession(page)).toBe(true);
       expect(stack.origin.requests).toEqual([]);
     } finally {
       await stack.close();

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 
 let browser: TestBrowser | undefined;
 let server: Server | undefined;

@@ -6,10 +6,10 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.ts";
-import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
-import { freePort } from "../helpers/ports.ts";
+import { generateSecrets, loopbackGateVars, startGate, type Gate } from "../helpers/gate.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { startStack, type Stack } from "../helpers/stack.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 /** Screenshots of every page in both languages, kept with the other test results (gitignored). */
 const SCREENSHOTS = join(repoRoot, "test-results", "screenshots");
@@ -171,15 +171,7 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     stack = await startStack();
     restricted = await startStack({ vars: { ALLOWED_EMAIL_DOMAINS: "nobody.example" } });
     const secrets = await generateSecrets();
-    down = await startGate({
-      OIDC_ISSUER: `http://localhost:${await freePort()}`,
-      OIDC_ALLOW_HTTP: "true",
-      OIDC_CLIENT_ID: "x",
-      OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
-      SESSION_SECRETS: secrets.SESSION_SECRETS,
-      ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
-      ORIGIN_URL: stack.origin.url,
-    });
+    down = await startGate(loopbackGateVars({ issuer: `http://localhost:${await freePort()}`, clientId: "x", secrets, originUrl: stack.origin.url }));
     browser = await launchBrowser();
   });
   afterAll(async () => {

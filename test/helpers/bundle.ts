@@ -2,8 +2,8 @@ import { build } from "esbuild";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { workerBuildOptions } from "../../dev/worker-build.mjs";
-import { repoRoot } from "./worker-config.ts";
+import { workerBuildOptions } from "../../tools/lib/worker-build.mjs";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 /**
  * Bundles src/index.ts into one ES module that Miniflare can load, the way wrangler would

@@ -8,9 +8,10 @@
  * The provider keeps its own issuer URL (its tokens name it), so nothing about it is faked except
  * what the test switches on.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ROUTES } from "../../dev/provider.mjs";
+import { ROUTES } from "../../tools/dev-provider/provider.mjs";
 
 export type Endpoint = "discovery" | "jwks" | "token";
 
@@ -134,7 +135,7 @@ export async function startFaultyProxy(): Promise<FaultyProxy> {
         res.on("close", () => {
           gone = true;
         });
-        await new Promise((resolve) => setTimeout(resolve, fault.ms));
+        await sleep(fault.ms);
         if (!gone) await pass(req, res, body);
         return;
       }

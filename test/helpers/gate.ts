@@ -3,8 +3,8 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 import { dirname } from "node:path";
 import { inject, type ProvidedContext } from "vitest";
 import { bundleWorker } from "./bundle.ts";
-import { freePort } from "./ports.ts";
-import { workerCompat } from "./worker-config.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
+import { workerCompat } from "../../tools/lib/wrangler-files.mjs";
 
 /** The SESSIONS namespace as seen from Node (read and seed the gate's KV from a test). */
 export type GateKV = Awaited<ReturnType<Miniflare["getKVNamespace"]>>;
@@ -146,5 +146,33 @@ export async function generateSecrets(): Promise<TestSecrets> {
     ASSERTION_SIGNING_KEY: JSON.stringify(privateJwk),
     OIDC_CLIENT_SECRET: randomSecret(32),
     assertionPublicJwk,
+  };
+}
+
+export interface LoopbackGateSettings {
+  /** The provider's issuer: plain http on localhost, hence OIDC_ALLOW_HTTP. */
+  issuer: string;
+  clientId: string;
+  /** From generateSecrets(); OIDC_CLIENT_SECRET is what the provider was started with. */
+  secrets: Pick<TestSecrets, "OIDC_CLIENT_SECRET" | "SESSION_SECRETS" | "ASSERTION_SIGNING_KEY">;
+  /** The origin behind the gate; left out where a test never gets that far. */
+  originUrl?: string;
+}
+
+/**
+ * The settings of a gate in front of a provider on loopback: issuer, client, fresh keys and the
+ * origin. `extra` adds or overrides settings (a test's own policy, lifetimes, a broken value).
+ */
+export function loopbackGateVars(settings: LoopbackGateSettings, extra: Record<string, string> = {}): Record<string, string> {
+  const { issuer, clientId, secrets, originUrl } = settings;
+  return {
+    OIDC_ISSUER: issuer,
+    OIDC_ALLOW_HTTP: "true",
+    OIDC_CLIENT_ID: clientId,
+    OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
+    SESSION_SECRETS: secrets.SESSION_SECRETS,
+    ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
+    ...(originUrl === undefined ? {} : { ORIGIN_URL: originUrl }),
+    ...extra,
   };
 }

@@ -2,124 +2,15 @@
  * A small cookie-keeping HTTP client for integration tests: it behaves like a browser where the
  * gate cares (cookies per host, redirects walked one hop at a time) and nothing more.
  *
- * Cookies are kept per hostname, not per port, as browsers do; run the gate on 127.0.0.1 and the
- * provider on localhost so their cookies stay apart. Domain, SameSite and Secure are not
- * enforced (everything here is loopback, where browsers send Secure cookies over http too);
- * the browser tests cover those attributes.
+ * Cookies (tools/lib/cookie-jar.mjs) are kept per hostname, not per port, as browsers do; run
+ * the gate on 127.0.0.1 and the provider on localhost so their cookies stay apart.
  *
  * Requests go out through `node:http`, not `fetch`: Node's fetch overwrites `Sec-Fetch-Mode` with
  * `cors`, and the gate decides between a login redirect and a 401 on exactly that header.
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-
-interface StoredCookie {
-  value: string;
-  path: string;
-  /** Epoch milliseconds; undefined = session cookie. */
-  expires: number | undefined;
-}
-
-export class CookieJar {
-  /** hostname → "name path" → cookie */
-  private readonly hosts = new Map<string, Map<string, StoredCookie & { name: string }>>();
-
-  /** Applies one Set-Cookie header value received from `url`. */
-  store(url: URL, setCookie: string): void {
-    const [pair = "", ...attributes] = setCookie.split(";");
-    const eq = pair.indexOf("=");
-    if (eq < 0) return;
-    const name = pair.slice(0, eq).trim();
-    const value = pair.slice(eq + 1).trim();
-    let path = defaultPath(url);
-    let expires: number | undefined;
-    let maxAge: number | undefined;
-    for (const attribute of attributes) {
-      const [key = "", ...rest] = attribute.split("=");
-      const val = rest.join("=").trim();
-      switch (key.trim().toLowerCase()) {
-        case "path":
-          if (val.startsWith("/")) path = val;
-          break;
-        case "expires": {
-          const t = Date.parse(val);
-          if (!Number.isNaN(t)) expires = t;
-          break;
-        }
-        case "max-age":
-          if (/^-?\d+$/.test(val)) maxAge = Number(val);
-          break;
-      }
-    }
-    // Max-Age wins over Expires (RFC 6265 §5.3); zero or negative deletes the cookie.
-    if (maxAge !== undefined) expires = maxAge <= 0 ? 0 : Date.now() + maxAge * 1000;
-    const cookies = this.cookiesOf(url.hostname);
-    const key = `${name} ${path}`;
-    if (expires !== undefined && expires <= Date.now()) cookies.delete(key);
-    else cookies.set(key, { name, value, path, expires });
-  }
-
-  /** The Cookie header a browser would send to `url`, or undefined when there is none. */
-  header(url: URL): string | undefined {
-    const matching = this.list(url).map(({ name, value }) => `${name}=${value}`);
-    return matching.length > 0 ? matching.join("; ") : undefined;
-  }
-
-  /** Live cookies for `url` (hostname and path), longest path first like browsers. */
-  list(url: URL): Array<{ name: string; value: string; path: string }> {
-    const now = Date.now();
-    const out: Array<StoredCookie & { name: string }> = [];
-    for (const [key, cookie] of this.cookiesOf(url.hostname)) {
-      if (cookie.expires !== undefined && cookie.expires <= now) this.cookiesOf(url.hostname).delete(key);
-      else if (pathMatches(url.pathname, cookie.path)) out.push(cookie);
-    }
-    return out
-      .sort((a, b) => b.path.length - a.path.length)
-      .map(({ name, value, path }) => ({ name, value, path }));
-  }
-
-  /** A cookie's value for a hostname (any path), e.g. to tamper with it or check it is gone. */
-  get(hostname: string, name: string): string | undefined {
-    for (const cookie of this.cookiesOf(hostname).values()) if (cookie.name === name) return cookie.value;
-    return undefined;
-  }
-
-  /** Sets a session cookie by hand (Path=/ unless given). */
-  set(hostname: string, name: string, value: string, path = "/"): void {
-    this.cookiesOf(hostname).set(`${name} ${path}`, { name, value, path, expires: undefined });
-  }
-
-  /** Removes a cookie (every path), or all of a host's cookies when no name is given. */
-  delete(hostname: string, name?: string): void {
-    const cookies = this.cookiesOf(hostname);
-    for (const [key, cookie] of cookies) if (name === undefined || cookie.name === name) cookies.delete(key);
-  }
-
-  clear(): void {
-    this.hosts.clear();
-  }
-
-  private cookiesOf(hostname: string): Map<string, StoredCookie & { name: string }> {
-    let cookies = this.hosts.get(hostname);
-    if (cookies === undefined) {
-      cookies = new Map();
-      this.hosts.set(hostname, cookies);
-    }
-    return cookies;
-  }
-}
-
-/** RFC 6265 §5.1.4 default-path: the request path up to its last "/". */
-function defaultPath(url: URL): string {
-  const last = url.pathname.lastIndexOf("/");
-  return last <= 0 ? "/" : url.pathname.slice(0, last);
-}
-
-function pathMatches(requestPath: string, cookiePath: string): boolean {
-  if (requestPath === cookiePath) return true;
-  if (!requestPath.startsWith(cookiePath)) return false;
-  return cookiePath.endsWith("/") || requestPath[cookiePath.length] === "/";
-}
+import { CookieJar } from "../../tools/lib/cookie-jar.mjs";
 
 /** Anything `new Headers()` accepts (Node's types have no global HeadersInit without the DOM lib). */
 export type HeadersLike = ConstructorParameters<typeof Headers>[0];
@@ -198,7 +89,7 @@ export class HttpClient {
       if (cookie !== undefined) headers.set("cookie", cookie);
     }
     const response = await sendRaw(target, init.method ?? "GET", headers, init.body ?? null);
-    for (const setCookie of response.headers.getSetCookie()) this.jar.store(target, setCookie);
+    this.jar.store(target, response);
     return response;
   }
 

@@ -10,8 +10,6 @@ import { startFaultyProxy, type FaultyProxy } from "./faulty-proxy.ts";
 import { startGate, type Gate } from "./gate.ts";
 import { startStack, type Stack, type StackOptions } from "./stack.ts";
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export interface SessionStack extends Stack {
   proxy: FaultyProxy;
   /** The gate serving `gate.url` now (replaced by `restart`). */
@@ -62,15 +60,4 @@ export async function startSessionStack(options: Omit<StackOptions, "gate"> = {}
       await rm(kvPersist, { recursive: true, force: true });
     },
   };
-}
-
-/** The `kg_session` cookie a response set (not a deletion), or undefined. */
-export function issuedSessionCookie(response: Response): string | undefined {
-  const header = response.headers.getSetCookie().find((cookie) => cookie.startsWith("kg_session=") && !/Max-Age=0/.test(cookie));
-  return header?.split(";")[0]!.slice("kg_session=".length);
-}
-
-/** True when the response deleted the session cookie. */
-export function clearedSession(response: Response): boolean {
-  return response.headers.getSetCookie().some((cookie) => cookie.startsWith("kg_session=") && /Max-Age=0/.test(cookie));
 }

@@ -3,11 +3,11 @@
  * on `localhost`), the recording origin and the gate in workerd (on `127.0.0.1`), wired together
  * with fresh secrets, plus helpers that sign a visitor in over plain HTTP.
  */
-import { startOrigin } from "../../dev/origin.mjs";
-import { loginThroughProvider, startProvider } from "../../dev/provider.mjs";
-import { generateSecrets, startGate, type Gate, type GateOptions, type TestSecrets } from "./gate.ts";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
+import { generateSecrets, loopbackGateVars, startGate, type Gate, type GateOptions, type TestSecrets } from "./gate.ts";
 import { HttpClient } from "./http.ts";
-import { freePort } from "./ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 
 export const CLIENT_ID = "kontur-gate-test";
 
@@ -66,18 +66,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.provider,
   });
   const origin = await startOrigin({ gateUrl });
-  const vars: Record<string, string> = {
-    OIDC_ISSUER: provider.issuer,
-    OIDC_ALLOW_HTTP: "true",
-    OIDC_CLIENT_ID: CLIENT_ID,
-    OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
-    OIDC_CLIENT_AUTH: clientAuth,
-    OIDC_SCOPES: "openid profile email phone offline_access",
-    SESSION_SECRETS: secrets.SESSION_SECRETS,
-    ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
-    ORIGIN_URL: origin.url,
-    ...options.vars,
-  };
+  const vars = loopbackGateVars(
+    { issuer: provider.issuer, clientId: CLIENT_ID, secrets, originUrl: origin.url },
+    { OIDC_CLIENT_AUTH: clientAuth, OIDC_SCOPES: "openid profile email phone offline_access", ...options.vars },
+  );
   const gate = await startGate(vars, { ...options.gate, port });
 
   async function signIn(path = "/", login = "demo") {

@@ -1,5 +1,5 @@
 /**
- * A scripted origin for the WebSocket and caching tests (dev/origin.mjs speaks plain HTTP only and
+ * A scripted origin for the WebSocket and caching tests (tools/demo-origin/origin.mjs speaks plain HTTP only and
  * picks its own Cache-Control). Every request is recorded with its headers, so a test can assert
  * which identity reached the origin or that nothing did.
  * - WebSocket: a connected socket first sends a `hello` message with the identity headers it was

@@ -4,12 +4,12 @@
  * counter sees the hot path. Behaviour only; the benchmark itself reports the timings.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserLogin, rawRequest } from "../../dev/bench-http.mjs";
-import { bundleWorkers } from "../../dev/bench-workers.mjs";
-import { startOrigin } from "../../dev/origin.mjs";
-import { DEMO_USERS, startProvider } from "../../dev/provider.mjs";
-import { generateSecrets, randomSecret, startGate, type Gate } from "../helpers/gate.ts";
-import { freePort } from "../helpers/ports.ts";
+import { browserLogin, rawRequest } from "../../tools/bench/http.mjs";
+import { bundleWorkers } from "../../tools/bench/workers.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { DEMO_USERS, startProvider } from "../../tools/dev-provider/provider.mjs";
+import { generateSecrets, loopbackGateVars, randomSecret, startGate, type Gate } from "../helpers/gate.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 
 type Bundles = Awaited<ReturnType<typeof bundleWorkers>>;
 type Provider = Awaited<ReturnType<typeof startProvider>>;
@@ -99,15 +99,7 @@ describe("the benchmark's Workers", () => {
     const secrets = await generateSecrets();
     const gate = await start(
       bundles.scripts.gate!,
-      () => ({
-        OIDC_ISSUER: provider.issuer,
-        OIDC_ALLOW_HTTP: "true",
-        OIDC_CLIENT_ID: CLIENT_ID,
-        OIDC_CLIENT_SECRET: clientSecret,
-        SESSION_SECRETS: secrets.SESSION_SECRETS,
-        ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
-        ORIGIN_URL: origin.url,
-      }),
+      () => loopbackGateVars({ issuer: provider.issuer, clientId: CLIENT_ID, secrets: { ...secrets, OIDC_CLIENT_SECRET: clientSecret }, originUrl: origin.url }),
       "/_auth/callback",
     );
     const stats = async () => (await (await rawRequest(`${gate.url}/__bench/stats`)).json()) as { kv: Record<string, number>; requests: number };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
+import { generateSecrets, loopbackGateVars, startGate, type Gate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
 describe("wrong configuration fails at the first request, naming the setting", () => {
@@ -67,15 +67,7 @@ describe("health", () => {
   it("is 503 with Retry-After when the provider is unreachable, and a login gets a clear 503 page", async () => {
     const port = await freePort();
     const secrets = await generateSecrets();
-    const gate = await startGate({
-      OIDC_ISSUER: `http://localhost:${await freePort()}`,
-      OIDC_ALLOW_HTTP: "true",
-      OIDC_CLIENT_ID: "x",
-      OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
-      SESSION_SECRETS: secrets.SESSION_SECRETS,
-      ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
-      ORIGIN_URL: stack.origin.url,
-    }, { port });
+    const gate = await startGate(loopbackGateVars({ issuer: `http://localhost:${await freePort()}`, clientId: "x", secrets, originUrl: stack.origin.url }), { port });
     try {
       const health = await new HttpClient().get(`${gate.url}/_auth/health`);
       expect(health.status).toBe(503);

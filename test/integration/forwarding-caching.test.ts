@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
-import { generateSecrets, startGate, type Gate } from "../helpers/gate.ts";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
+import { generateSecrets, loopbackGateVars, startGate, type Gate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { rawRequest } from "../helpers/raw-http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 import { startWsOrigin, type WsOrigin } from "../helpers/ws-origin.ts";
@@ -132,16 +132,12 @@ describe("caching: failures of the provider, the origin and the configuration ar
   beforeAll(async () => {
     const secrets = await generateSecrets();
     const closed = await freePort();
-    gate = await startGate({
-      OIDC_ISSUER: `http://localhost:${closed}`,
-      OIDC_ALLOW_HTTP: "true",
-      OIDC_CLIENT_ID: "kontur-gate-test",
-      OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
-      SESSION_SECRETS: secrets.SESSION_SECRETS,
-      ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
-      ORIGIN_URL: `http://127.0.0.1:${closed}`,
-      PUBLIC_PATHS: "/static/*",
-    });
+    gate = await startGate(
+      loopbackGateVars(
+        { issuer: `http://localhost:${closed}`, clientId: "kontur-gate-test", secrets, originUrl: `http://127.0.0.1:${closed}` },
+        { PUBLIC_PATHS: "/static/*" },
+      ),
+    );
     misconfigured = await startGate({ OIDC_CLIENT_ID: "x" });
   });
   afterAll(async () => {

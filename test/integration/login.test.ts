@@ -1,14 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { CLIENT_ID, NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 function cookieNames(response: Response): string[] {
   return response.headers.getSetCookie().map((cookie) => cookie.split("=", 1)[0]!);
-}
-
-function sessionCookieSet(response: Response): boolean {
-  return response.headers.getSetCookie().some((cookie) => cookie.startsWith("kg_session=") && !/Max-Age=0/.test(cookie));
 }
 
 describe("login: an unauthenticated visitor is sent to the provider", () => {
@@ -53,7 +50,7 @@ describe("login: an unauthenticated visitor is sent to the provider", () => {
     const { client, callback } = await stack.signIn("/reports?year=2026");
     expect(callback.status).toBe(302);
     expect(callback.headers.get("location")).toBe("/reports?year=2026");
-    expect(sessionCookieSet(callback)).toBe(true);
+    expect(setsSession(callback)).toBe(true);
     // The pending login is spent.
     expect(callback.headers.getSetCookie().find((c) => c.startsWith("kg_login_"))).toMatch(/Max-Age=0/);
     expect(stack.originRequests()).toEqual([]);
@@ -130,7 +127,7 @@ describe("callback failures: a clean page, no session, nothing forwarded", () =>
 
   function expectRefused(response: Response, status: number) {
     expect(response.status).toBe(status);
-    expect(sessionCookieSet(response)).toBe(false);
+    expect(setsSession(response)).toBe(false);
     expect(response.headers.get("cache-control")).toBe("no-store");
     expect(stack.originRequests()).toEqual([]);
   }
@@ -169,7 +166,7 @@ describe("callback failures: a clean page, no session, nothing forwarded", () =>
     expect((await client.get(callbackUrl, NAVIGATE)).status).toBe(302);
     const replay = await new HttpClient().get(callbackUrl, { ...NAVIGATE, cookie: pendingCookie });
     expect(replay.status).toBe(401);
-    expect(sessionCookieSet(replay)).toBe(false);
+    expect(setsSession(replay)).toBe(false);
     expect(stack.originRequests()).toEqual([]);
   });
 

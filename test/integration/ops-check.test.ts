@@ -3,21 +3,21 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startProvider } from "../../dev/provider.mjs";
+import { startProvider } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, type TestSecrets } from "../helpers/gate.ts";
-import { freePort } from "../helpers/ports.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 interface Run {
   code: number;
   out: string;
 }
 
-/** Runs `npm run check` (node dev/check.mjs) with no settings from the environment. */
+/** Runs `npm run check` (node tools/check/check.mjs) with no settings from the environment. */
 function check(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(OIDC_|SESSION_|ASSERTION_|ORIGIN_URL)/.test(name)));
-    const child = spawn(process.execPath, [join(repoRoot, "dev/check.mjs"), ...args], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(repoRoot, "tools/check/check.mjs"), ...args], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
     child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 // The settings the gate reads: the READMEs and docs/configuration.md must list exactly these.
 import { SETTING_NAMES } from "../../src/config/reader.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 const read = (name: string) => readFile(join(repoRoot, name), "utf8");
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -8,9 +9,9 @@ import { promisify } from "node:util";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeName, requireGateIdentity } from "../../examples/node/gate-identity.mjs";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 
 const run = promisify(execFile);
 const EXAMPLES = join(repoRoot, "examples");
@@ -66,7 +67,7 @@ async function serve(command: string, args: string[], options: { cwd: string; en
       await fetch(`http://127.0.0.1:${options.port}/`, { signal: AbortSignal.timeout(1000) });
       return stop;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
     }
   }
   await stop();

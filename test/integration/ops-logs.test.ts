@@ -1,12 +1,12 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
-import { generateSecrets, startGate } from "../helpers/gate.ts";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
+import { generateSecrets, loopbackGateVars, startGate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Line = Record<string, unknown> & { event: string };
 
@@ -196,14 +196,7 @@ describe("forbidden and provider errors are logged once, with their reason", () 
 
   it("an unreachable provider: provider_error naming the failed step, outcome error", async () => {
     const secrets = await generateSecrets();
-    const gate = await startGate({
-      OIDC_ISSUER: `http://localhost:${await freePort()}`,
-      OIDC_ALLOW_HTTP: "true",
-      OIDC_CLIENT_ID: "x",
-      OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
-      SESSION_SECRETS: secrets.SESSION_SECRETS,
-      ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
-    });
+    const gate = await startGate(loopbackGateVars({ issuer: `http://localhost:${await freePort()}`, clientId: "x", secrets }));
     try {
       const response = await new HttpClient().get(`${gate.url}/page`, { ...NAVIGATE, "cf-ray": "8f00aa0000000009-ARN" });
       expect(response.status).toBe(503);

@@ -3,14 +3,13 @@ import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startOrigin } from "../../dev/origin.mjs";
-import { loginThroughProvider, startProvider } from "../../dev/provider.mjs";
-import { readDotenv, readWranglerToml, wranglerFacts } from "../../dev/setup-files.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { startGate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
+import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { readDotenv, readWranglerToml, repoRoot, wranglerFacts } from "../../tools/lib/wrangler-files.mjs";
 
 interface Run {
   code: number;
@@ -18,12 +17,12 @@ interface Run {
 }
 
 /**
- * Runs `npm run setup` (node dev/setup.mjs) in `dir`. `answers` are typed one by one, each when
+ * Runs `npm run setup` (node tools/setup/setup.mjs) in `dir`. `answers` are typed one by one, each when
  * setup shows its next question (as a person at a terminal would); without them, stdin is closed.
  */
 function setup(args: string[], answers?: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, "dev/setup.mjs"), ...args], {
+    const child = spawn(process.execPath, [join(repoRoot, "tools/setup/setup.mjs"), ...args], {
       cwd: repoRoot,
       env: { ...process.env, OIDC_CLIENT_SECRET: "" },
       stdio: ["pipe", "pipe", "pipe"],

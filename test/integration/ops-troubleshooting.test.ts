@@ -1,7 +1,8 @@
 // The troubleshooting list of docs/operations.md, symptom by symptom: each misconfiguration is made
 // on purpose and the test checks that what the operator sees is what that list says.
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { CLIENT_ID, NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
@@ -24,7 +25,7 @@ async function logged(s: Stack, event: string): Promise<Record<string, unknown>[
       .map((json) => JSON.parse(json) as Record<string, unknown>)
       .filter((line) => line.event === event);
     if (lines.length > 0) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   return [];
 }

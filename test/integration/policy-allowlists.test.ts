@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_USERS } from "../../dev/provider.mjs";
+import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
 const sub = (login: string): string => DEMO_USERS.find((user: { login: string }) => user.login === login)!.claims.sub;

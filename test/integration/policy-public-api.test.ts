@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { rawRequest } from "../helpers/raw-http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 type Seen = { method: string; url: string; headers: Record<string, string | string[] | undefined> };
 
@@ -17,10 +18,6 @@ const SPOOFED = {
 
 function identityHeadersOf(seen: Seen): string[] {
   return Object.keys(seen.headers).filter((name) => /^x[-_](forwarded[-_](user|email|name|access[-_]token)|auth[-_]assertion)$/i.test(name));
-}
-
-function sessionCookieSet(response: Response): boolean {
-  return response.headers.getSetCookie().some((cookie) => cookie.startsWith("kg_session=") && !/Max-Age=0/.test(cookie));
 }
 
 describe("public paths: served without login, identity only for a signed-in user the allow-lists let in", () => {
@@ -40,7 +37,7 @@ describe("public paths: served without login, identity only for a signed-in user
     const response = await new HttpClient().get(`${stack.gate.url}/static/app.css?v=3`, { ...NAVIGATE, ...SPOOFED });
     expect(response.status).toBe(200);
     expect(response.headers.has("location")).toBe(false);
-    expect(sessionCookieSet(response)).toBe(false);
+    expect(setsSession(response)).toBe(false);
     expect(identityHeadersOf(lastSeen("/static/app.css?v=3"))).toEqual([]);
   });
 

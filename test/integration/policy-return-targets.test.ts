@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { OPEN_REDIRECT_PAYLOADS } from "../helpers/open-redirects.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DEMO_USERS } from "../../dev/provider.mjs";
+import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
-import { clearedSession, issuedSessionCookie, sleep } from "../helpers/sessions.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clearedSession, issuedSessionCookie } from "../helpers/session-cookie.ts";
 
 /** An account with the longest claims a real one plausibly has: a long Cyrillic name, a 200-character e-mail. */
 const LONG_EMAIL = `${"ivanov.ivan.ivanovich.".repeat(8)}x@${"podrazdelenie.".repeat(3)}kontur.ru`.slice(-200);

@@ -1,9 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_USERS, loginThroughProvider } from "../../dev/provider.mjs";
+import { DEMO_USERS, loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import type { Endpoint, Fault } from "../helpers/faulty-proxy.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { clearedSession, sleep, startSessionStack, type SessionStack } from "../helpers/sessions.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clearedSession } from "../helpers/session-cookie.ts";
+import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 
 const DEMO_SUB = DEMO_USERS[0]!.claims.sub;
 /** Checks every second, access tokens due at every check, and a 1-second provider timeout. */

@@ -1,8 +1,10 @@
 import { SignJWT, decodeJwt, importJWK, type JWK } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEMO_USERS, generateSigningKey } from "../../dev/provider.mjs";
+import { DEMO_USERS, generateSigningKey } from "../../tools/dev-provider/provider.mjs";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { clearedSession, issuedSessionCookie, sleep, startSessionStack, type SessionStack } from "../helpers/sessions.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clearedSession, issuedSessionCookie } from "../helpers/session-cookie.ts";
+import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 
 const DEMO_SUB = DEMO_USERS[0]!.claims.sub;
 /** Short checks, and access tokens that are due at every check (30 s < the 60 s refresh margin). */

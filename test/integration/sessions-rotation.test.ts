@@ -1,10 +1,12 @@
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEMO_USERS } from "../../dev/provider.mjs";
+import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, randomSecret } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { clearedSession, issuedSessionCookie, sleep, startSessionStack, type SessionStack } from "../helpers/sessions.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clearedSession, issuedSessionCookie } from "../helpers/session-cookie.ts";
+import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 
 const DEMO_SUB = DEMO_USERS[0]!.claims.sub;
 

@@ -1,3 +1,0 @@
-// The CPU probes of dev/bench/cpu.js, by name (shared with dev/bench.mjs, which runs in Node and
-// cannot import cpu.js: that one imports src/ TypeScript and runs only bundled, in workerd).
-export const PROBES = ["passthroughRequest", "gateRequest", "gatePublicRequest", "cookieOpen", "policy", "headerRewrite", "assertionSigning"];

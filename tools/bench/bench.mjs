@@ -1,0 +1,437 @@
+// `npm run bench`: what the gate costs per request, side by side with a bare pass-through Worker
+// and the closest peer (@hono/oidc-auth in a minimal Hono proxy). Loopback only; stops by itself
+// in about two minutes (2 cores). Prints one table; docs/performance.md explains every row.
+//
+// Runtimes: throughput, latency and CPU run under a plain `workerd serve` (one process, the three
+// Workers on their own ports); Miniflare's entry layer in front of a Worker costs more than the
+// gate does, so it would flatten the differences. `workerd serve` has no Workers KV: there the gate
+// gets an in-isolate stand-in, which its real login fills and which the hot path never touches
+// (counted). The KV costs, the login and the parallel refresh run in Miniflare, on its real KV.
+//
+// Options: --rounds N (8), --seconds S per round (2.5), --connections C (10), --quick (2 rounds of
+// 2 s and shorter CPU loops, for trying it out).
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { BROWSER, browserLogin, loadRound, rawRequest, startBenchOrigin } from './http.mjs';
+import { formatTable, median } from './table.mjs';
+
+/** @typedef {import('./table.mjs').Summary} Summary */
+/** @typedef {import('./table.mjs').BenchStats} BenchStats */
+/** @typedef {import('./table.mjs').Costs} Costs */
+/** @typedef {import('./table.mjs').CpuTimes} CpuTimes */
+/** @typedef {Awaited<ReturnType<typeof loadRound>> & { cpuPerRequestUs: number, originPerRequest: number }} Round */
+/** @typedef {{ key: 'a' | 'b' | 'c' | 'd', url: string, headers: Record<string, string> }} Target */
+import { PROBES } from './workers/probes.js';
+import { bundleWorkers, serveWorkerd, startMiniflare } from './workers.mjs';
+import { startProvider } from '../dev-provider/provider.mjs';
+import { freePort } from '../lib/listen.mjs';
+import { generateSecrets } from '../lib/secrets.mjs';
+
+const WATCHDOG_MS = 6 * 60_000;
+const CLIENT_ID = 'kontur-gate-bench';
+const SCOPES = 'openid profile email offline_access';
+const PARALLEL = 50;
+const SEQUENTIAL = 100;
+const LOGINS = 5;
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '2.5' },
+    connections: { type: 'string', default: '10' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const ROUNDS = args.quick ? 2 : Number(args.rounds);
+const SINGLE_ROUNDS = args.quick ? 1 : 2;
+const SECONDS = args.quick ? 2 : Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+/** Wall time of one CPU loop; long enough that /proc's 10 ms CPU ticks stay a small error. */
+const CPU_LOOP_MS = args.quick ? 200 : 500;
+
+/**
+ * Everything started, stopped in reverse order at the end, on Ctrl-C or by the watchdog.
+ * @type {(() => Promise<unknown>)[]}
+ */
+const closers = [];
+async function closeAll() {
+  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => closeAll().finally(() => process.exit(130)));
+}
+setTimeout(() => {
+  process.stderr.write(`bench: still running after ${WATCHDOG_MS / 60_000} minutes; stopping\n`);
+  closeAll().finally(() => process.exit(2));
+}, WATCHDOG_MS).unref();
+
+const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+const progress = (/** @type {string} */ message) => process.stderr.write(`bench: ${message}\n`);
+
+/**
+ * GET with a browser's headers and `cookie`; returns status, Set-Cookie lines and the body.
+ * @param {string} url
+ * @param {string} [cookie]
+ */
+async function get(url, cookie) {
+  const response = await rawRequest(url, { headers: { ...BROWSER, ...(cookie ? { cookie } : {}) } });
+  return { status: response.status, setCookies: response.headers.getSetCookie(), body: await response.text() };
+}
+
+/**
+ * The gate build's counters (tools/bench/workers/gate.js): KV calls, subrequests, requests.
+ * @param {string} gateUrl
+ * @returns {Promise<BenchStats>}
+ */
+async function benchStats(gateUrl) {
+  return /** @type {Promise<BenchStats>} */ ((await fetch(`${gateUrl}/__bench/stats`)).json());
+}
+/** @param {string} gateUrl */
+async function benchReset(gateUrl) {
+  await fetch(`${gateUrl}/__bench/reset`, { method: 'POST' });
+}
+
+/**
+ * A login, then `ms` of waiting so that the session's next request is due for a check.
+ * @param {string} url
+ * @param {number} ms
+ */
+async function loginAndAge(url, ms) {
+  const login = await browserLogin(url);
+  await sleep(ms);
+  return login;
+}
+
+/**
+ * `count` parallel GETs with one session's cookie.
+ * @param {string} url
+ * @param {string} cookie
+ * @param {number} count
+ */
+function burst(url, cookie, count) {
+  return Promise.all(Array.from({ length: count }, () => get(url, cookie)));
+}
+
+/**
+ * Secrets, the origin, the two providers (Kontur's lifetimes; and one whose access tokens are
+ * always due for refresh) and the settings of every Worker. Ports come first: each Worker's
+ * redirect URI must be registered at its provider before it starts.
+ */
+async function setUp() {
+  const bundles = await bundleWorkers();
+  closers.push(bundles.close);
+  const secrets = await generateSecrets();
+  const origin = await startBenchOrigin();
+  closers.push(origin.close);
+
+  const names = /** @type {const} */ (['passthrough', 'gate', 'peer', 'peerRefresh', 'mfGate', 'mfGateChecks', 'mfGateRefresh']);
+  /** @type {Record<(typeof names)[number], number>} */
+  const ports = /** @type {Record<(typeof names)[number], number>} */ (Object.fromEntries(names.map((name) => [name, 0])));
+  const taken = new Set();
+  for (const name of names) {
+    let port;
+    do port = await freePort();
+    while (taken.has(port));
+    taken.add(port);
+    ports[name] = port;
+  }
+  const at = (/** @type {number} */ port) => `http://127.0.0.1:${port}`;
+  const client = (/** @type {string[]} */ redirectUris) => ({
+    client_id: CLIENT_ID,
+    client_secret: secrets.OIDC_CLIENT_SECRET,
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: /** @type {const} */ ('client_secret_post'),
+  });
+  const provider = await startProvider({
+    clients: [client([`${at(ports.gate)}/_auth/callback`, `${at(ports.peer)}/callback`, `${at(ports.mfGate)}/_auth/callback`, `${at(ports.mfGateChecks)}/_auth/callback`])],
+  });
+  closers.push(provider.close);
+  // 30 s access tokens: within the gate's refresh margin, so every check refreshes.
+  const dueProvider = await startProvider({
+    accessTokenTTL: 30,
+    clients: [client([`${at(ports.mfGateRefresh)}/_auth/callback`, `${at(ports.peerRefresh)}/callback`])],
+  });
+  closers.push(dueProvider.close);
+
+  const peerSecret = randomBytes(32).toString('base64url');
+  return {
+    bundles,
+    origin,
+    ports,
+    provider,
+    dueProvider,
+    /** @param {string} issuer @param {Record<string, string>} [extra] @returns {Record<string, string>} */
+    gateVars: (issuer, extra = {}) => ({
+      OIDC_ISSUER: issuer,
+      OIDC_ALLOW_HTTP: 'true',
+      OIDC_CLIENT_ID: CLIENT_ID,
+      OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
+      OIDC_SCOPES: SCOPES,
+      SESSION_SECRETS: secrets.SESSION_SECRETS,
+      ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
+      ORIGIN_URL: origin.url,
+      PUBLIC_PATHS: '/public/*',
+      ...extra,
+    }),
+    /** @param {string} issuer @param {Record<string, string>} [extra] @returns {Record<string, string>} */
+    peerVars: (issuer, extra = {}) => ({
+      OIDC_ISSUER: issuer,
+      OIDC_CLIENT_ID: CLIENT_ID,
+      OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET,
+      OIDC_AUTH_SECRET: peerSecret,
+      OIDC_SCOPES: SCOPES,
+      ORIGIN_URL: origin.url,
+      ...extra,
+    }),
+  };
+}
+
+/** @typedef {Awaited<ReturnType<typeof setUp>>} Env */
+/** @typedef {Awaited<ReturnType<typeof serveWorkerd<'passthrough' | 'gate' | 'peer' | 'peerRefresh'>>>} Served */
+
+/**
+ * Runs `measure` against the gate build in Miniflare (real KV, subrequests counted), then stops it.
+ * @template T
+ * @param {Env} env
+ * @param {string} issuer
+ * @param {number} port
+ * @param {Record<string, string>} extraVars
+ * @param {(url: string) => Promise<T>} measure
+ * @returns {Promise<T>}
+ */
+async function inMiniflare({ bundles, gateVars }, issuer, port, extraVars, measure) {
+  const mf = await startMiniflare(bundles.scripts.gate, gateVars(issuer, { BENCH_COUNT_SUBREQUESTS: 'true', ...extraVars }), { port });
+  closers.push(mf.close);
+  try {
+    return await measure(mf.url);
+  } finally {
+    await closers.pop()?.();
+  }
+}
+
+/**
+ * KV calls and subrequests between checks, at a check, at a refreshing check; the parallel refresh.
+ * @param {Env} env
+ */
+async function miniflareCosts(env) {
+  const { provider, dueProvider, ports } = env;
+  const between = await inMiniflare(env, provider.issuer, ports.mfGate, {}, async (url) => {
+    const login = await browserLogin(`${url}/bench`);
+    await benchReset(url);
+    for (let i = 0; i < SEQUENTIAL; i += 1) {
+      const response = await get(`${url}/bench`, login.cookie);
+      if (response.status !== 200 || response.setCookies.length > 0) {
+        throw new Error(`a signed-in request between checks answered ${response.status} with ${response.setCookies.length} Set-Cookie`);
+      }
+    }
+    return { stats: await benchStats(url) };
+  });
+  const check = await inMiniflare(env, provider.issuer, ports.mfGateChecks, { SESSION_CHECK_INTERVAL: '1' }, async (url) => {
+    const login = await loginAndAge(`${url}/bench`, 1100);
+    await benchReset(url);
+    const response = await get(`${url}/bench`, login.cookie);
+    if (response.status !== 200 || response.setCookies.length !== 1) throw new Error(`a request at a check answered ${response.status}`);
+    return { stats: await benchStats(url) };
+  });
+  return inMiniflare(env, dueProvider.issuer, ports.mfGateRefresh, { SESSION_CHECK_INTERVAL: '1' }, async (url) => {
+    let login = await loginAndAge(`${url}/bench`, 1100);
+    await benchReset(url);
+    dueProvider.resetStats();
+    const response = await get(`${url}/bench`, login.cookie);
+    if (response.status !== 200) throw new Error(`a request at a refreshing check answered ${response.status}`);
+    const refresh = { stats: await benchStats(url), tokenCalls: dueProvider.stats.tokenRequests.refresh_token };
+
+    login = await loginAndAge(`${url}/bench`, 1100);
+    await benchReset(url);
+    dueProvider.resetStats();
+    const answers = await burst(`${url}/bench`, login.cookie, PARALLEL);
+    const parallel = {
+      stats: await benchStats(url),
+      tokenCalls: dueProvider.stats.tokenRequests.refresh_token,
+      ok: answers.filter((r) => r.status === 200).length,
+    };
+    return { between, check, refresh, parallel };
+  });
+}
+
+/**
+ * The peer with 50 parallel requests on a session due for refresh.
+ * @param {string} url
+ * @param {Env['dueProvider']} dueProvider
+ */
+async function peerParallelRefresh(url, dueProvider) {
+  const login = await loginAndAge(`${url}/bench`, 2100); // its refresh time is whole seconds, compared with <
+  dueProvider.resetStats();
+  const answers = await burst(`${url}/bench`, login.cookie, PARALLEL);
+  return {
+    tokenCalls: dueProvider.stats.tokenRequests.refresh_token,
+    ok: answers.filter((r) => r.status === 200).length,
+    toLogin: answers.filter((r) => r.status >= 300 && r.status < 400).length,
+  };
+}
+
+/** Throws unless every target is what it claims to be: identity passed on by the gate and the peer, none on the public path. */
+/** @param {Target[]} targets */
+async function checkTargets(targets) {
+  /** @type {Partial<Record<Target['key'], Record<string, string | undefined>>>} */
+  const seen = {};
+  for (const target of targets) {
+    const response = await get(target.url.replace(/\/(public\/)?bench$/, '/$1echo'), target.headers.cookie);
+    if (response.status !== 200) throw new Error(`${target.url}: /echo answered ${response.status}`);
+    seen[target.key] = JSON.parse(response.body).headers;
+  }
+  if (!seen.b?.['x-auth-assertion'] || !seen.b['x-forwarded-user']) throw new Error('the gate did not pass the identity on');
+  if (!seen.c?.['x-forwarded-user']) throw new Error('the peer did not pass the identity on');
+  if (seen.d?.['x-forwarded-user'] !== undefined) throw new Error('the public path was not anonymous');
+}
+
+/**
+ * Rounds alternating a,b,c,d; each with its request rate, latencies, workerd CPU per request and
+ * requests the origin received per request answered.
+ * @param {Served} served
+ * @param {Env['origin']} origin
+ * @param {Target[]} targets
+ * @param {{ rounds: number, seconds: number, connections: number }} options
+ * @returns {Promise<Record<Target['key'], Round[]>>}
+ */
+async function loadRounds(served, origin, targets, { rounds: count, seconds, connections }) {
+  progress(`${count} rounds of ${seconds} s per target with ${connections} connection(s), alternating ${targets.map((t) => t.key).join(',')}`);
+  /** @type {Record<Target['key'], Round[]>} */
+  const rounds = { a: [], b: [], c: [], d: [] };
+  for (let round = 0; round < count; round += 1) {
+    for (const target of targets) {
+      const cpuBefore = await served.cpuSeconds();
+      const originBefore = origin.counts.requests;
+      const result = await loadRound({ url: target.url, headers: target.headers, seconds, connections });
+      const cpu = (await served.cpuSeconds()) - cpuBefore;
+      const answered = Math.max(1, result.requests);
+      rounds[target.key].push({ ...result, cpuPerRequestUs: (cpu * 1e6) / answered, originPerRequest: (origin.counts.requests - originBefore) / answered });
+    }
+    progress(`round ${round + 1}/${count}: ${targets.map((t) => `${t.key} ${Math.round(rounds[t.key][round]?.rps ?? NaN)}/s`).join(', ')}`);
+  }
+  return rounds;
+}
+
+/**
+ * Medians over the rounds; each ratio is taken within a round (a and the target ran back to back).
+ * @param {Record<Target['key'], Round[]>} rounds
+ * @returns {Record<Target['key'], Summary>}
+ */
+function summarize(rounds) {
+  return /** @type {Record<Target['key'], Summary>} */ (Object.fromEntries(
+    Object.entries(rounds).map(([key, list]) => [
+      key,
+      {
+        rps: median(list.map((r) => r.rps)),
+        p50: median(list.map((r) => r.p50)),
+        p99: median(list.map((r) => r.p99)),
+        cpuPerRequestUs: median(list.map((r) => r.cpuPerRequestUs)),
+        originPerRequest: median(list.map((r) => r.originPerRequest)),
+        ratio: median(list.map((r, i) => r.rps / (rounds.a[i]?.rps ?? NaN))),
+        failures: list.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
+      },
+    ]),
+  ));
+}
+
+/**
+ * Microseconds of workerd CPU per run of a probe (see tools/bench/workers/cpu.js): a short calibration run
+ * sizes the loop to about CPU_LOOP_MS; the fastest of two loops counts (GC included either way).
+ * @param {Served} served
+ * @param {string} gateUrl
+ * @param {import('./workers/probes.js').Probe} probe
+ * @param {string} cookie
+ */
+async function cpuPerRun(served, gateUrl, probe, cookie) {
+  /** @param {number} n @returns {Promise<{ runs: number, wallMs: number }>} */
+  const loop = async (n) => {
+    const response = await rawRequest(`${gateUrl}/__bench/cpu?probe=${probe}&n=${n}&path=/bench&public=/public/bench`, {
+      headers: { ...BROWSER, cookie },
+    });
+    const result = /** @type {{ runs: number, wallMs: number, error?: string }} */ (await response.json());
+    if (result.error) throw new Error(`CPU loop ${probe}: ${result.error}`);
+    return result;
+  };
+  const calibration = await loop(200);
+  const n = Math.min(200_000, Math.max(200, Math.round((CPU_LOOP_MS * 200) / Math.max(calibration.wallMs, 1))));
+  let best = Infinity;
+  for (let i = 0; i < 2; i += 1) {
+    const before = await served.cpuSeconds();
+    const { runs } = await loop(n);
+    best = Math.min(best, (((await served.cpuSeconds()) - before) * 1e6) / runs);
+  }
+  return best;
+}
+
+async function main() {
+  const loadBefore = await loadavg();
+  progress(`load average before: ${loadBefore}`);
+  const env = await setUp();
+  const { bundles, origin, ports, provider, dueProvider, gateVars, peerVars } = env;
+
+  progress('KV, subrequests and the parallel refresh (Miniflare, real KV)');
+  const miniflare = await miniflareCosts(env);
+
+  progress('starting workerd serve with the pass-through, the gate and the peer');
+  const served = await serveWorkerd([
+    { name: 'passthrough', script: bundles.scripts.passthrough, port: ports.passthrough, bindings: { ORIGIN_URL: origin.url } },
+    { name: 'gate', script: bundles.scripts.gate, port: ports.gate, bindings: gateVars(provider.issuer) },
+    { name: 'peer', script: bundles.scripts.peer, port: ports.peer, bindings: peerVars(provider.issuer) },
+    { name: 'peerRefresh', script: bundles.scripts.peer, port: ports.peerRefresh, bindings: peerVars(dueProvider.issuer, { OIDC_AUTH_REFRESH_INTERVAL: '1' }) },
+  ]);
+  closers.push(served.close);
+  const { urls } = served;
+  const peerParallel = await peerParallelRefresh(urls.peerRefresh, dueProvider);
+
+  // Logins timed in the same runtime as the throughput; the first session of each is the one loaded.
+  /** @type {Costs['gateLogins']} */
+  const gateLogins = [];
+  /** @type {Costs['peerLogins']} */
+  const peerLogins = [];
+  for (let i = 0; i < LOGINS; i += 1) {
+    gateLogins.push(await browserLogin(`${urls.gate}/bench`));
+    peerLogins.push(await browserLogin(`${urls.peer}/bench`));
+  }
+  /** @type {Costs} */
+  const costs = { ...miniflare, peerParallel, gateLogins, peerLogins };
+  const cookie = { gate: gateLogins[0]?.cookie ?? '', peer: peerLogins[0]?.cookie ?? '' };
+  /** @type {Target[]} */
+  const targets = [
+    { key: 'a', url: `${urls.passthrough}/bench`, headers: BROWSER },
+    { key: 'b', url: `${urls.gate}/bench`, headers: { ...BROWSER, cookie: cookie.gate } },
+    { key: 'c', url: `${urls.peer}/bench`, headers: { ...BROWSER, cookie: cookie.peer } },
+    { key: 'd', url: `${urls.gate}/public/bench`, headers: BROWSER },
+  ];
+  await checkTargets(targets);
+  await benchReset(urls.gate);
+  for (const target of targets) await loadRound({ url: target.url, headers: target.headers, seconds: 1, connections: CONNECTIONS }); // warm-up
+  const loaded = summarize(await loadRounds(served, origin, targets, { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS }));
+  // One request at a time: the latency a visitor sees when nothing queues.
+  const single = summarize(await loadRounds(served, origin, targets, { rounds: SINGLE_ROUNDS, seconds: 2, connections: 1 }));
+  const hotPathStats = await benchStats(urls.gate);
+
+  progress("CPU loops in the gate's isolate");
+  // Filled for every probe by the loop below.
+  const cpu = /** @type {CpuTimes} */ ({});
+  for (const probe of PROBES) cpu[probe] = await cpuPerRun(served, urls.gate, probe, cookie.gate);
+
+  const loadAfter = await loadavg();
+  process.stdout.write(`
+kontur-gate benchmark — ${new Date().toISOString()}
+machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}; workerd ${served.version}; load average ${loadBefore} before, ${loadAfter} after
+throughput: ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d; medians of the rounds; autocannon in its own process
+origin: Node on 127.0.0.1 answering ~100 bytes; provider: tools/dev-provider/provider.mjs on localhost
+
+${formatTable({ loaded, single, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}
+`);
+}
+
+try {
+  await main();
+} finally {
+  await closeAll();
+}
