@@ -6,6 +6,30 @@ import { repoRoot, workerCompat } from "../tools/lib/wrangler-files.mjs";
 // the repository root holds only the product's files; `root` points vitest back at the repo.
 const { compatibilityDate, compatibilityFlags } = workerCompat();
 
+/** Files whose assertions depend on seconds passing (session checks, OIDC_TIMEOUT=1). */
+const TIMED = [
+  "test/integration/session*.test.ts",
+  "test/integration/ops-logs.test.ts",
+  "test/integration/forwarding-websocket.test.ts",
+  "test/adversarial/provider-failures.test.ts",
+  "test/adversarial/cookies.test.ts",
+];
+
+function integrationLane(name: string, include: string[], exclude: string[] = []) {
+  return {
+    test: {
+      name,
+      environment: "node" as const,
+      include,
+      exclude,
+      globalSetup: ["./test/helpers/global-setup.ts"],
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      fileParallelism: false,
+    },
+  };
+}
+
 export default defineConfig({
   root: repoRoot,
   test: {
@@ -30,20 +54,12 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
         },
       },
-      {
-        // Integration and browser tests run in Node and start real servers (the gate in
-        // Miniflare, the dev provider, an origin, chromium). Two cores: one file at a time keeps
-        // timings predictable; the unit project still runs beside it.
-        test: {
-          name: "integration",
-          environment: "node",
-          include: ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"],
-          globalSetup: ["./test/helpers/global-setup.ts"],
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
-          fileParallelism: false,
-        },
-      },
+      // Integration and browser tests run in Node and start real servers (the gate in Miniflare,
+      // the dev provider, an origin, chromium). Two lanes of one file at a time each, side by side
+      // on the two cores: the files that sleep across session checks or give the provider a
+      // 1-second timeout, and everything else. Within a lane timings stay predictable.
+      integrationLane("integration-timed", TIMED),
+      integrationLane("integration", ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"], TIMED),
     ],
   },
 });
