@@ -16,6 +16,7 @@ export type GateErrorCode =
   | "unauthenticated"
   | "forbidden"
   | "cross_site"
+  | "logout_token_invalid"
   | "provider_unavailable"
   | "origin_unavailable";
 
@@ -29,6 +30,7 @@ const STATUS: Record<GateErrorCode, number> = {
   unauthenticated: 401,
   forbidden: 403,
   cross_site: 403,
+  logout_token_invalid: 400,
   provider_unavailable: 503,
   origin_unavailable: 502,
 };

@@ -1,6 +1,7 @@
 /**
- * The gate's own endpoints under AUTH_PREFIX: login, callback, logout, signed-out, me, jwks.json,
- * health. Mounted with `app.route(config.authPrefix, authRoutes())`.
+ * The gate's own endpoints under AUTH_PREFIX: login, callback, logout (here or everywhere),
+ * back-channel logout, signed-out, me, jwks.json, health. Mounted with
+ * `app.route(config.authPrefix, authRoutes())`.
  */
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
@@ -10,7 +11,8 @@ import { describe } from "../oidc/decisions";
 import { resolveSession } from "../session/check";
 import { sessionCookieName } from "../session/cookie";
 import { beginLogin, finishLogin } from "../session/login";
-import { logout } from "../session/logout";
+import { backchannelLogout } from "../session/backchannel";
+import { logoutEverywhere, logoutHere, signedOutCookieName, signedOutUser } from "../session/everywhere";
 import type { AppEnv, Ctx } from "./context";
 import { GateError } from "../common/errors";
 import { log } from "../common/log";
@@ -41,7 +43,24 @@ function isSameOriginRequest(c: Ctx): boolean {
 
 function endSession(c: Ctx, returnTo: string | undefined): Promise<Response> {
   const ctx = c.get("ctx");
-  return logout(ctx, getCookie(c, sessionCookieName(ctx.scope)), returnTo);
+  return logoutHere(ctx, getCookie(c, sessionCookieName(ctx.scope)), returnTo);
+}
+
+/** The one form field of a logout POST that matters: `everywhere=1`. */
+async function wantsEverywhere(c: Ctx): Promise<boolean> {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/x-www-form-urlencoded|^multipart\/form-data/i.test(type)) return false;
+  return (await c.req.parseBody())["everywhere"] === "1";
+}
+
+/** The `logout_token` of a back-channel logout request: exactly one, form-encoded (§2.5). */
+async function logoutToken(c: Ctx): Promise<string> {
+  if (!/^application\/x-www-form-urlencoded/i.test(c.req.header("content-type") ?? "")) {
+    throw new GateError("logout_token_invalid", "A back-channel logout request must be application/x-www-form-urlencoded");
+  }
+  const tokens = new URLSearchParams(await c.req.text()).getAll("logout_token");
+  if (tokens.length !== 1) throw new GateError("logout_token_invalid", `A back-channel logout request needs exactly one logout_token, got ${tokens.length}`);
+  return tokens[0]!;
 }
 
 export function authRoutes(): Hono<AppEnv> {
@@ -68,17 +87,30 @@ export function authRoutes(): Hono<AppEnv> {
     const { authPrefix } = runtime.config;
     const rd = c.req.query("rd");
     const action = rd === undefined ? `${authPrefix}/logout` : `${authPrefix}/logout?rd=${encodeURIComponent(safeReturnPath(rd, url.origin))}`;
-    return c.body(logoutConfirmPage(lang, action), 200, PAGE_HEADERS);
+    return c.body(logoutConfirmPage(lang, action, `${authPrefix}/logout`), 200, PAGE_HEADERS);
   });
 
   routes.post("/logout", async (c) => {
     if (!isSameOriginRequest(c)) throw new GateError("cross_site", "A logout form was posted from another site");
-    return endSession(c, c.req.query("rd"));
+    if (!(await wantsEverywhere(c))) return endSession(c, c.req.query("rd"));
+    const ctx = c.get("ctx");
+    return logoutEverywhere(ctx, getCookie(c, sessionCookieName(ctx.scope)), getCookie(c, signedOutCookieName(ctx.scope)), c.req.query("rd"));
   });
 
-  routes.get("/signed-out", (c) => {
+  routes.post("/backchannel-logout", async (c) => {
+    // Server to server: no cookie, no same-origin check; the signed token is the authority.
+    const ctx = c.get("ctx");
+    await backchannelLogout(ctx.runtime, ctx.store.kv, await logoutToken(c), ctx.now);
+    return c.body(null, 200, NO_STORE);
+  });
+
+  routes.get("/signed-out", async (c) => {
     const lang = pickLang(c.req.header("accept-language"));
-    return c.body(signedOutPage(lang, loginPath(c.get("ctx").runtime.config, "/")), 200, PAGE_HEADERS);
+    const { runtime, scope, now } = c.get("ctx");
+    const { authPrefix } = runtime.config;
+    // "Sign out everywhere" only while the gate still knows whose session this browser ended.
+    const known = (await signedOutUser(runtime.keyring, getCookie(c, signedOutCookieName(scope)), now)) !== undefined;
+    return c.body(signedOutPage(lang, loginPath(runtime.config, "/"), known ? `${authPrefix}/logout` : undefined), 200, PAGE_HEADERS);
   });
 
   routes.get("/me", async (c) => {

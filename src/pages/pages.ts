@@ -30,6 +30,7 @@ const TEXT = {
     home: "На главную",
     signIn: "Войти снова",
     signOut: "Выйти",
+    signOutEverywhere: "Выйти на всех устройствах",
     reference: "Код обращения",
     signedOutTitle: "Вы вышли",
     signedOutBody: "Сеанс на этом сайте завершён.",
@@ -45,6 +46,7 @@ const TEXT = {
     home: "Go to the home page",
     signIn: "Sign in again",
     signOut: "Sign out",
+    signOutEverywhere: "Sign out everywhere",
     reference: "Reference",
     signedOutTitle: "You are signed out",
     signedOutBody: "Your session on this site has ended.",
@@ -67,6 +69,7 @@ const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>>
     unauthenticated: ["Нужно войти", "Чтобы открыть эту страницу, войдите через Контур."],
     forbidden: ["Нет доступа", "У этой учётной записи нет доступа к сайту."],
     cross_site: ["Запрос отклонён", "Запрос пришёл с другого сайта и был отклонён."],
+    logout_token_invalid: ["Запрос отклонён", "Уведомление о выходе не прошло проверку."],
     provider_unavailable: ["Сервис входа недоступен", "Сервис входа Контура сейчас не отвечает. Попробуйте через минуту."],
     origin_unavailable: ["Сайт недоступен", "Сайт сейчас не отвечает. Попробуйте через минуту."],
   },
@@ -80,6 +83,7 @@ const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>>
     unauthenticated: ["Sign-in required", "Sign in with Kontur to open this page."],
     forbidden: ["Access denied", "This account has no access to this site."],
     cross_site: ["Request refused", "The request came from another site and was refused."],
+    logout_token_invalid: ["Request refused", "The logout notice did not pass the checks."],
     provider_unavailable: ["Sign-in service unavailable", "Kontur's sign-in service is not answering. Please try again in a minute."],
     origin_unavailable: ["Site unavailable", "The site is not answering. Please try again in a minute."],
   },
@@ -100,13 +104,21 @@ interface Action {
   /** A GET link, or a POST form when `post` is set. */
   readonly href: string;
   readonly post?: boolean;
+  /** Hidden fields of the POST form. */
+  readonly fields?: Readonly<Record<string, string>>;
+}
+
+function hiddenFields(fields: Readonly<Record<string, string>> = {}): string {
+  return Object.entries(fields)
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join("");
 }
 
 function layout(lang: Lang, title: string, body: string, actions: readonly Action[], reference?: string): string {
   const buttons = actions
     .map((a) =>
       a.post
-        ? `<form method="post" action="${escapeHtml(a.href)}"><button type="submit">${escapeHtml(a.label)}</button></form>`
+        ? `<form method="post" action="${escapeHtml(a.href)}">${hiddenFields(a.fields)}<button type="submit">${escapeHtml(a.label)}</button></form>`
         : `<a class="button" href="${escapeHtml(a.href)}">${escapeHtml(a.label)}</a>`,
     )
     .join("\n");
@@ -158,10 +170,25 @@ export function forbiddenPage(lang: Lang, who: string, logoutHref: string, refer
   return layout(lang, ERRORS[lang].forbidden[0], TEXT[lang].forbiddenBody(who), [{ label: TEXT[lang].signOut, href: logoutHref, post: true }], reference);
 }
 
-export function signedOutPage(lang: Lang, loginHref: string): string {
-  return layout(lang, TEXT[lang].signedOutTitle, TEXT[lang].signedOutBody, [{ label: TEXT[lang].signIn, href: loginHref }]);
+/** "Sign out everywhere": a POST of `everywhere=1` to the logout endpoint. */
+function everywhereAction(lang: Lang, logoutHref: string): Action {
+  return { label: TEXT[lang].signOutEverywhere, href: logoutHref, post: true, fields: { everywhere: "1" } };
 }
 
-export function logoutConfirmPage(lang: Lang, logoutHref: string): string {
-  return layout(lang, TEXT[lang].confirmTitle, TEXT[lang].confirmBody, [{ label: TEXT[lang].signOut, href: logoutHref, post: true }]);
+/**
+ * The page after logout. `everywhereHref` (the logout endpoint) is given while the gate still
+ * knows whose session this browser ended: the user can then end their sessions elsewhere too.
+ */
+export function signedOutPage(lang: Lang, loginHref: string, everywhereHref?: string): string {
+  const actions: Action[] = [{ label: TEXT[lang].signIn, href: loginHref }];
+  if (everywhereHref !== undefined) actions.push(everywhereAction(lang, everywhereHref));
+  return layout(lang, TEXT[lang].signedOutTitle, TEXT[lang].signedOutBody, actions);
+}
+
+/** `everywhereHref`: the logout endpoint without a return path (everywhere ends on the signed-out page). */
+export function logoutConfirmPage(lang: Lang, logoutHref: string, everywhereHref: string): string {
+  return layout(lang, TEXT[lang].confirmTitle, TEXT[lang].confirmBody, [
+    { label: TEXT[lang].signOut, href: logoutHref, post: true },
+    everywhereAction(lang, everywhereHref),
+  ]);
 }

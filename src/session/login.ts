@@ -12,6 +12,7 @@ import { SESSION_COOKIE, serializeCookie, sealSessionCookie, type SessionCookie 
 import { storePendingLogin, takePendingLogin, type PendingLoginCookie } from "./pending-login";
 import type { SessionRequest } from "./request";
 import { newSessionId, type SessionRecord } from "./store";
+import { indexSession } from "./user-index";
 
 /**
  * Claims (and the access token with PASS_ACCESS_TOKEN) the session cookie carries, as UTF-8 JSON.
@@ -67,7 +68,7 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
       accessTokenExpiresAt: tokens.accessTokenExpiresAt,
       refreshToken: tokens.refreshToken,
       idToken: tokens.idToken,
-    });
+    }, typeof tokens.claims.sid === "string" ? tokens.claims.sid : undefined);
   } catch (error) {
     // KV did not take the record: no session without its record (it could never be revoked).
     throw new GateError("provider_unavailable", `The session record could not be stored (${describe(error)})`);
@@ -76,17 +77,25 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
   return new Response(null, { status: 302, headers: { location: login.returnTo, "cache-control": "no-store" } });
 }
 
-/** Creates the session after a successful login: the KV record first, then the cookie. */
+/**
+ * Creates the session after a successful login: the KV record and its index entries first (a
+ * session that could not be found by its user could not be signed out everywhere), then the
+ * cookie. `providerSid` is the id_token's `sid`, for back-channel logout.
+ */
 export async function createSession(
   req: SessionRequest,
   carried: Pick<SessionCookie, "user" | "at">,
   record: Omit<SessionRecord, "iat" | "exp" | "v">,
+  providerSid?: string,
 ): Promise<SessionCookie> {
   const { config, keyring } = req.runtime;
   const at = req.now;
   const exp = at + config.sessionTtl;
   const sid = newSessionId();
-  await req.store.put(sid, { v: 1, ...record, iat: at, exp }, at);
+  await Promise.all([
+    req.store.put(sid, { v: 1, ...record, iat: at, exp }, at),
+    indexSession(req.store.kv, { sid, sub: record.sub, email: carried.user.email, providerSid, host: req.url.host, iat: at, exp }, at),
+  ]);
   const cookie: SessionCookie = { v: 1, sid, ...carried, iat: at, exp, chk: at, seen: at };
   const sealed = await sealSessionCookie(keyring, cookie);
   req.setCookies.push(serializeCookie(req.scope, SESSION_COOKIE, sealed, config.sessionTtl));

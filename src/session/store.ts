@@ -47,13 +47,15 @@ function recordKey(sid: string): string {
 
 export class SessionStore {
   constructor(
-    private readonly kv: KVNamespace,
+    /** Also where the per-user index lives (./user-index.ts). */
+    readonly kv: KVNamespace,
     private readonly keyring: Keyring,
   ) {}
 
   async put(sid: string, record: SessionRecord, now: number): Promise<void> {
     const sealed = await seal(this.keyring, recordKey(sid), record);
-    await this.kv.put(recordKey(sid), sealed, { expirationTtl: Math.max(KV_MIN_TTL, record.exp - now) });
+    // `w`: when the record was last written (login, refresh, re-seal), for `npm run sessions -- list`.
+    await this.kv.put(recordKey(sid), sealed, { expirationTtl: Math.max(KV_MIN_TTL, record.exp - now), metadata: { w: now } });
   }
 
   /** The record, or undefined when it was deleted (logout, revocation), expired or unreadable. */

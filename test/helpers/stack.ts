@@ -25,6 +25,8 @@ export interface StackOptions {
   /** Options for the dev provider (pkce, accessTokenTTL, endSession, …). */
   provider?: Parameters<typeof startProvider>[0];
   clientAuth?: "client_secret_post" | "client_secret_basic";
+  /** Register the gate's back-channel logout URL at the provider (its id_tokens then carry `sid`). */
+  backchannel?: boolean;
   /** Options for the gate (shared KV persistence, an outbound proxy). */
   gate?: Omit<GateOptions, "port">;
 }
@@ -61,6 +63,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         redirect_uris: [`${gateUrl}/_auth/callback`],
         post_logout_redirect_uris: [`${gateUrl}/_auth/signed-out`],
         token_endpoint_auth_method: clientAuth,
+        ...(options.backchannel === true ? { backchannel_logout_uri: `${gateUrl}/_auth/backchannel-logout` } : {}),
       },
     ],
     ...options.provider,

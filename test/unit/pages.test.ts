@@ -37,17 +37,27 @@ describe("every page is self-contained, in the visitor's language, with a next s
     accessDenied: errorPage(lang, "access_denied", "/_auth/login?rd=%2F", "ref-4"),
     forbidden: forbiddenPage(lang, "demo@example.kontur.ru", "/_auth/logout", "ref-5"),
     signedOut: signedOutPage(lang, "/_auth/login?rd=%2F"),
+    signedOutKnown: signedOutPage(lang, "/_auth/login?rd=%2F", "/_auth/logout"),
     internal: internalErrorPage(lang, "ref-6"),
-    confirm: logoutConfirmPage(lang, "/_auth/logout"),
+    confirm: logoutConfirmPage(lang, "/_auth/logout?rd=%2Fa", "/_auth/logout"),
   });
+  /** Pages with a second action: "sign out everywhere". */
+  const twoActions = new Set(["signedOutKnown", "confirm"]);
 
-  it.each(["ru", "en"] as const)("%s: lang attribute, no scripts or external resources, not indexed, one action", (lang) => {
+  it.each(["ru", "en"] as const)("%s: lang attribute, no scripts or external resources, not indexed, one action (two with sign out everywhere)", (lang) => {
     for (const [name, page] of Object.entries(pages(lang))) {
       expect(page, name).toContain(`<html lang="${lang}">`);
       expect(page, name).not.toMatch(/<(script|link|img|iframe)\b|https?:\/\//i);
       expect(page, name).toContain('<meta name="robots" content="noindex">');
-      expect(page.match(/<a class="button"|<button\b/g), name).toHaveLength(1);
+      expect(page.match(/<a class="button"|<button\b/g), name).toHaveLength(twoActions.has(name) ? 2 : 1);
     }
+  });
+
+  it("sign out everywhere is a POST of everywhere=1 to the logout endpoint, without the return path", () => {
+    for (const page of [pages("en").confirm, pages("en").signedOutKnown]) {
+      expect(page).toContain('<form method="post" action="/_auth/logout"><input type="hidden" name="everywhere" value="1"><button type="submit">Sign out everywhere</button></form>');
+    }
+    expect(pages("ru").confirm).toContain("Выйти на всех устройствах");
   });
 
   it("Russian and English say different things", () => {

@@ -50,6 +50,10 @@ const DISCOVERY_PATH = '/.well-known/openid-configuration';
  * @property {string[]} [post_logout_redirect_uris]
  * @property {'client_secret_post' | 'client_secret_basic'} [token_endpoint_auth_method]
  *   registered method (default client_secret_post); the other one is accepted too, as at Kontur
+ * @property {string} [backchannel_logout_uri]  where the provider POSTs logout tokens when the
+ *   user logs out at the provider (OpenID Connect Back-Channel Logout 1.0); with it, id_tokens
+ *   carry `sid` and logout tokens name it (backchannel_logout_session_required). Kontur may not
+ *   offer this at all.
  */
 
 /**
@@ -208,6 +212,12 @@ export async function startProvider(options = {}) {
         return !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken);
       },
       clientBasedCORS: () => false, // the gate talks to the provider server-to-server only
+      // oidc-provider refuses to POST logout tokens to loopback addresses (its SSRF guard, a
+      // dispatcher it passes in), but here the gate is on 127.0.0.1: drop the guard, keep the rest.
+      fetch: (/** @type {string} */ url, /** @type {RequestInit & { dispatcher?: unknown }} */ options) => {
+        const { dispatcher: _guard, ...rest } = options;
+        return globalThis.fetch(url, rest);
+      },
       renderError: async (/** @type {any} */ ctx, /** @type {Record<string, unknown>} */ out) => {
         ctx.type = 'html';
         ctx.body = errorPage(out);
@@ -221,6 +231,8 @@ export async function startProvider(options = {}) {
           allowedPolicy: async (/** @type {any} */ _ctx, /** @type {any} */ client, /** @type {any} */ token) =>
             token.clientId === client.clientId,
         },
+        // For clients registered with a backchannel_logout_uri only; the others never see it.
+        backchannelLogout: { enabled: true },
         rpInitiatedLogout: {
           enabled: endSession,
           logoutSource: async (/** @type {any} */ ctx, /** @type {string} */ form) => {
@@ -291,6 +303,8 @@ export async function startProvider(options = {}) {
       issuer,
       port: server.port,
       stats,
+      /** the private signing keys, so tests can sign logout tokens exactly as the provider would */
+      jwks,
       /** the registered clients' metadata (client_id, client_secret, redirect_uris, ...) */
       clients: registered,
       addClient,
@@ -374,6 +388,9 @@ function clientMetadata(client) {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     id_token_signed_response_alg: 'RS256',
+    ...(client.backchannel_logout_uri
+      ? { backchannel_logout_uri: client.backchannel_logout_uri, backchannel_logout_session_required: true }
+      : {}),
   };
 }
 

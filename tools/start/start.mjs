@@ -150,6 +150,8 @@ async function main() {
         // the gate sends users back to AUTH_PREFIX/signed-out; `/` for hand-made logout links
         post_logout_redirect_uris: [`${gateUrl}/_auth/signed-out`, `${gateUrl}/`],
         token_endpoint_auth_method: 'client_secret_post',
+        // logging out at the provider (LOGOUT_AT_PROVIDER below) signs the user out here too
+        backchannel_logout_uri: `${gateUrl}/_auth/backchannel-logout`,
       }],
       loginHint: 'Демо-вход: demo / demo',
       log: (message, error) => console.error(`[provider] ${message}`, error),

@@ -1,0 +1,217 @@
+// `npm run sessions`: list and end users' sessions from the command line, for administrators (lock
+// someone out, end a lost laptop's session). Works through wrangler's own KV commands — `wrangler
+// kv key list` and `wrangler kv bulk delete` on the `SESSIONS` binding of the wrangler.toml in the
+// current directory — on the local state of `wrangler dev` by default (`.wrangler/state`, or the
+// directory given with --persist-to, as wrangler dev uses it) and on the deployed namespace with
+// --remote. It reads only the index keys and their metadata (docs/storage-schema.md): no record
+// is opened, no token is ever printed, and no secret is needed.
+//
+// Usage: npm run sessions -- list|revoke (--email E | --sub S | --all) [--remote] [--persist-to DIR]
+//          [--config FILE] [--env NAME]
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { runAsScript } from '../lib/listen.mjs';
+
+const WRANGLER = fileURLToPath(new URL('../../node_modules/wrangler/bin/wrangler.js', import.meta.url));
+
+export const USAGE = `Usage: npm run sessions -- list|revoke (--email E | --sub S | --all) [options]
+
+  list     shows each live session: user hash, session id (first 8 characters), host,
+           start, last check that wrote the record, expiry
+  revoke   ends those sessions: each is refused at its next check (SESSION_CHECK_INTERVAL)
+
+  --email E          the user with this e-mail (as it was at login; case-insensitive)
+  --sub S            the user with this subject (sub)
+  --all              every session (revoke --all signs everyone out)
+  --remote           the deployed namespace (default: the local state of wrangler dev)
+  --persist-to DIR   local state directory, as given to wrangler dev (default .wrangler/state;
+                     npm start uses .dev/state)
+  --config FILE      wrangler configuration (default: wrangler.toml here)
+  --env NAME         wrangler environment
+`;
+
+/** The index's hashes, exactly as src/session/user-index.ts and src/edge/log.ts compute them. */
+const sha256Hex = (/** @type {string} */ text, /** @type {number} */ digits) =>
+  createHash('sha256').update(text, 'utf8').digest('hex').slice(0, digits);
+export const userHash = (/** @type {string} */ sub) => sha256Hex(sub, 16);
+export const emailHash = (/** @type {string} */ email) => sha256Hex(email.trim().toLowerCase(), 16);
+
+/**
+ * @typedef {object} Target  where the SESSIONS namespace is
+ * @property {boolean} remote
+ * @property {string} persistTo
+ * @property {string} [config]
+ * @property {string} [env]
+ * @property {string} [cwd]
+ */
+
+/**
+ * Runs one `wrangler kv …` command on the SESSIONS binding and returns its standard output.
+ * @param {string[]} args @param {Target} target
+ */
+function wrangler(args, target) {
+  const where = target.remote ? ['--remote'] : ['--local', '--persist-to', target.persistTo];
+  const full = [WRANGLER, 'kv', ...args, '--binding', 'SESSIONS', ...where,
+    ...(target.config ? ['--config', target.config] : []), ...(target.env ? ['--env', target.env] : [])];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, full, {
+      cwd: target.cwd ?? process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => { out += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk) => { err += chunk; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`wrangler kv ${args[0]} ${args[1]} failed (exit ${code}):\n${(err || out).trim()}`));
+    });
+  });
+}
+
+/**
+ * Every key under `prefix` with its metadata and expiration (wrangler pages through them).
+ * @param {string} prefix @param {Target} target
+ * @returns {Promise<{ name: string, expiration?: number, metadata?: any }[]>}
+ */
+async function listKeys(prefix, target) {
+  const out = await wrangler(['key', 'list', '--prefix', prefix], target);
+  const start = out.indexOf('[');
+  if (start === -1) throw new Error(`wrangler kv key list printed no JSON:\n${out.trim()}`);
+  return JSON.parse(out.slice(start));
+}
+
+/**
+ * @typedef {object} Session  one live session, as the index and its record's key describe it
+ * @property {string} sid
+ * @property {string} user   hash of sub (the `user` of the gate's log lines)
+ * @property {string} host
+ * @property {number} iat
+ * @property {number} exp
+ * @property {number | undefined} lastWrite  login, a refresh or a re-seal
+ * @property {string[]} keys  every KV key of the session
+ */
+
+/**
+ * The live sessions matching the selector: index entries whose record still exists.
+ * @param {{ email?: string, sub?: string, all?: boolean }} who @param {Target} target
+ * @returns {Promise<Session[]>}
+ */
+export async function findSessions(who, target) {
+  const index = await listKeys(who.sub === undefined ? 'user:' : `user:${userHash(who.sub)}:`, target);
+  const records = new Map((await listKeys('session:', target)).map((key) => [key.name.slice('session:'.length), key]));
+  const wanted = who.email === undefined ? undefined : emailHash(who.email);
+  /** @type {Session[]} */
+  const sessions = [];
+  for (const { name, metadata } of index) {
+    const [, user = '', sid = ''] = name.split(':');
+    const record = records.get(sid);
+    // An entry without its record is a session that ended already (logout, expiry, a failed refresh).
+    if (record === undefined || metadata?.v !== 1) continue;
+    if (wanted !== undefined && metadata.eh !== wanted) continue;
+    const keys = [`session:${sid}`, name, ...(typeof metadata.ph === 'string' ? [`psid:${metadata.ph}:${sid}`] : [])];
+    sessions.push({ sid, user, host: metadata.host, iat: metadata.iat, exp: metadata.exp, lastWrite: record.metadata?.w, keys });
+  }
+  return sessions.sort((a, b) => a.iat - b.iat);
+}
+
+/** Every session key of the namespace (revoke --all), sessions from before the index included. */
+async function allSessionKeys(/** @type {Target} */ target) {
+  const names = [];
+  for (const prefix of ['session:', 'user:', 'psid:']) names.push(...(await listKeys(prefix, target)).map((key) => key.name));
+  return names;
+}
+
+/** Deletes keys in one `wrangler kv bulk delete`. @param {string[]} names @param {Target} target */
+async function deleteKeys(names, target) {
+  if (names.length === 0) return;
+  const dir = await mkdtemp(join(tmpdir(), 'kontur-gate-sessions-'));
+  try {
+    const file = join(dir, 'keys.json');
+    await writeFile(file, JSON.stringify(names));
+    await wrangler(['bulk', 'delete', file, '--force'], target);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const time = (/** @type {number | undefined} */ seconds) =>
+  seconds === undefined ? '-' : new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+
+/** The `list` table. @param {Session[]} sessions */
+export function formatSessions(sessions) {
+  const rows = [['user', 'session', 'host', 'started', 'last check', 'expires'],
+    ...sessions.map((s) => [s.user, s.sid.slice(0, 8), s.host, time(s.iat), time(s.lastWrite), time(s.exp)])];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+/**
+ * Runs the command; returns what to print.
+ * @param {string[]} argv @param {{ cwd?: string }} [options]
+ */
+export async function runSessions(argv, options = {}) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      email: { type: 'string' },
+      sub: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      remote: { type: 'boolean', default: false },
+      'persist-to': { type: 'string', default: join('.wrangler', 'state') },
+      config: { type: 'string' },
+      env: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return USAGE;
+  const [command] = positionals;
+  const selectors = [values.email !== undefined, values.sub !== undefined, values.all].filter(Boolean).length;
+  if ((command !== 'list' && command !== 'revoke') || positionals.length !== 1 || selectors !== 1) {
+    throw new UsageError('give list or revoke, and exactly one of --email, --sub, --all');
+  }
+  /** @type {Target} */
+  const target = { remote: values.remote, persistTo: values['persist-to'], config: values.config, env: values.env, cwd: options.cwd };
+  const where = values.remote ? 'the deployed namespace' : `local state in ${values['persist-to']}`;
+  const who = { email: values.email, sub: values.sub, all: values.all };
+  if (command === 'list') {
+    const sessions = await findSessions(who, target);
+    return sessions.length === 0 ? `No live sessions (${where}).` : `${formatSessions(sessions)}\n${sessions.length} session(s) (${where}).`;
+  }
+  if (values.all) {
+    const names = await allSessionKeys(target);
+    await deleteKeys(names, target);
+    const count = names.filter((name) => name.startsWith('session:')).length;
+    return `Ended ${count} session(s) (${where}); each is refused at its next check.`;
+  }
+  const sessions = await findSessions(who, target);
+  await deleteKeys(sessions.flatMap((s) => s.keys), target);
+  return `Ended ${sessions.length} session(s) (${where}); each is refused at its next check.`;
+}
+
+export class UsageError extends Error {}
+
+async function main() {
+  try {
+    console.log(await runSessions(process.argv.slice(2)));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`npm run sessions: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    console.error(`npm run sessions: ${error instanceof Error ? error.message : error}`);
+    process.exit(1);
+  }
+}
+
+runAsScript(import.meta.url, main);
