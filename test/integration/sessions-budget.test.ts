@@ -48,10 +48,14 @@ describe("size and cost of a session", () => {
     expect(decodeURIComponent(seen["x-forwarded-name"] as string)).toBe(LONG_USER.claims.name);
   });
 
-  it("between checks, requests neither change the KV record nor re-issue the cookie", async () => {
-    stack = await startStack();
+  it("between checks, requests neither change the KV record or the session index nor re-issue the cookie", async () => {
+    stack = await startStack({ backchannel: true });
     const { client } = await stack.signIn();
     const before = await recordValues(stack);
+    // The per-user index (user:…, psid:… with metadata) is written at login only.
+    const listing = async () => (await stack!.gate.kv.list()).keys;
+    const keysBefore = await listing();
+    expect(keysBefore.map((key) => key.name.split(":")[0]).sort()).toEqual(["psid", "session", "user"]);
     for (let i = 0; i < 10; i++) {
       const response = await client.get(`${stack.gate.url}/quiet-${i}`, NAVIGATE);
       expect(response.status).toBe(200);
@@ -59,6 +63,7 @@ describe("size and cost of a session", () => {
     }
     // A write would re-seal the record (a fresh IV): it is byte for byte the same.
     expect(await recordValues(stack)).toEqual(before);
+    expect(await listing()).toEqual(keysBefore);
   });
 });
 

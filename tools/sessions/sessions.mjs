@@ -79,12 +79,13 @@ function wrangler(args, target) {
 }
 
 /**
- * Every key under `prefix` with its metadata and expiration (wrangler pages through them).
- * @param {string} prefix @param {Target} target
+ * Every key of the namespace with its metadata and expiration, in one `wrangler kv key list`
+ * (wrangler pages through them; each wrangler start costs seconds, so one listing serves all).
+ * @param {Target} target
  * @returns {Promise<{ name: string, expiration?: number, metadata?: any }[]>}
  */
-async function listKeys(prefix, target) {
-  const out = await wrangler(['key', 'list', '--prefix', prefix], target);
+async function listKeys(target) {
+  const out = await wrangler(['key', 'list'], target);
   const start = out.indexOf('[');
   if (start === -1) throw new Error(`wrangler kv key list printed no JSON:\n${out.trim()}`);
   return JSON.parse(out.slice(start));
@@ -102,17 +103,19 @@ async function listKeys(prefix, target) {
  */
 
 /**
- * The live sessions matching the selector: index entries whose record still exists.
- * @param {{ email?: string, sub?: string, all?: boolean }} who @param {Target} target
- * @returns {Promise<Session[]>}
+ * The live sessions matching the selector (index entries whose record still exists), from a listing.
+ * @param {{ email?: string, sub?: string }} who
+ * @param {{ name: string, metadata?: any }[]} listing
+ * @returns {Session[]}
  */
-export async function findSessions(who, target) {
-  const index = await listKeys(who.sub === undefined ? 'user:' : `user:${userHash(who.sub)}:`, target);
-  const records = new Map((await listKeys('session:', target)).map((key) => [key.name.slice('session:'.length), key]));
+export function findSessions(who, listing) {
+  const prefix = who.sub === undefined ? 'user:' : `user:${userHash(who.sub)}:`;
+  const records = new Map(listing.filter((key) => key.name.startsWith('session:')).map((key) => [key.name.slice('session:'.length), key]));
   const wanted = who.email === undefined ? undefined : emailHash(who.email);
   /** @type {Session[]} */
   const sessions = [];
-  for (const { name, metadata } of index) {
+  for (const { name, metadata } of listing) {
+    if (!name.startsWith(prefix)) continue;
     const [, user = '', sid = ''] = name.split(':');
     const record = records.get(sid);
     // An entry without its record is a session that ended already (logout, expiry, a failed refresh).
@@ -124,12 +127,9 @@ export async function findSessions(who, target) {
   return sessions.sort((a, b) => a.iat - b.iat);
 }
 
-/** Every session key of the namespace (revoke --all), sessions from before the index included. */
-async function allSessionKeys(/** @type {Target} */ target) {
-  const names = [];
-  for (const prefix of ['session:', 'user:', 'psid:']) names.push(...(await listKeys(prefix, target)).map((key) => key.name));
-  return names;
-}
+/** Every session key of a listing (revoke --all), sessions from before the index included. */
+const allSessionKeys = (/** @type {{ name: string }[]} */ listing) =>
+  listing.map((key) => key.name).filter((name) => /^(session|user|psid):/.test(name));
 
 /** Deletes keys in one `wrangler kv bulk delete`. @param {string[]} names @param {Target} target */
 async function deleteKeys(names, target) {
@@ -183,18 +183,19 @@ export async function runSessions(argv, options = {}) {
   /** @type {Target} */
   const target = { remote: values.remote, persistTo: values['persist-to'], config: values.config, env: values.env, cwd: options.cwd };
   const where = values.remote ? 'the deployed namespace' : `local state in ${values['persist-to']}`;
-  const who = { email: values.email, sub: values.sub, all: values.all };
+  const who = { email: values.email, sub: values.sub };
+  const listing = await listKeys(target);
   if (command === 'list') {
-    const sessions = await findSessions(who, target);
+    const sessions = findSessions(who, listing);
     return sessions.length === 0 ? `No live sessions (${where}).` : `${formatSessions(sessions)}\n${sessions.length} session(s) (${where}).`;
   }
   if (values.all) {
-    const names = await allSessionKeys(target);
+    const names = allSessionKeys(listing);
     await deleteKeys(names, target);
     const count = names.filter((name) => name.startsWith('session:')).length;
     return `Ended ${count} session(s) (${where}); each is refused at its next check.`;
   }
-  const sessions = await findSessions(who, target);
+  const sessions = findSessions(who, listing);
   await deleteKeys(sessions.flatMap((s) => s.keys), target);
   return `Ended ${sessions.length} session(s) (${where}); each is refused at its next check.`;
 }
