@@ -104,21 +104,19 @@ interface Action {
   /** A GET link, or a POST form when `post` is set. */
   readonly href: string;
   readonly post?: boolean;
-  /** Hidden fields of the POST form. */
-  readonly fields?: Readonly<Record<string, string>>;
+  /** A form field the POST carries, as the button's own name and value (no hidden input to label). */
+  readonly field?: readonly [name: string, value: string];
 }
 
-function hiddenFields(fields: Readonly<Record<string, string>> = {}): string {
-  return Object.entries(fields)
-    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
-    .join("");
+function buttonField(field: Action["field"]): string {
+  return field === undefined ? "" : ` name="${escapeHtml(field[0])}" value="${escapeHtml(field[1])}"`;
 }
 
 function layout(lang: Lang, title: string, body: string, actions: readonly Action[], reference?: string): string {
   const buttons = actions
     .map((a) =>
       a.post
-        ? `<form method="post" action="${escapeHtml(a.href)}">${hiddenFields(a.fields)}<button type="submit">${escapeHtml(a.label)}</button></form>`
+        ? `<form method="post" action="${escapeHtml(a.href)}"><button type="submit"${buttonField(a.field)}>${escapeHtml(a.label)}</button></form>`
         : `<a class="button" href="${escapeHtml(a.href)}">${escapeHtml(a.label)}</a>`,
     )
     .join("\n");
@@ -172,7 +170,7 @@ export function forbiddenPage(lang: Lang, who: string, logoutHref: string, refer
 
 /** "Sign out everywhere": a POST of `everywhere=1` to the logout endpoint. */
 function everywhereAction(lang: Lang, logoutHref: string): Action {
-  return { label: TEXT[lang].signOutEverywhere, href: logoutHref, post: true, fields: { everywhere: "1" } };
+  return { label: TEXT[lang].signOutEverywhere, href: logoutHref, post: true, field: ["everywhere", "1"] };
 }
 
 /**

@@ -65,4 +65,25 @@ describe("a real browser signs in through the provider and the origin page shows
     expect(stack.provider.stats.tokenRequests.authorization_code).toBe(exchanges + 1);
     expect(await page.textContent('[data-testid="assertion-status"]')).toBe("valid");
   });
+
+  it("the signed-out page's sign out everywhere ends the same user's session in another browser", async () => {
+    const { page } = browser;
+    const other = await browser.browser.newContext({ locale: "ru-RU" });
+    const otherPage = await other.newPage();
+    await otherPage.goto(`${stack.gate.url}/elsewhere`);
+    await otherPage.fill("#login", "demo");
+    await otherPage.fill("#password", "demo");
+    await Promise.all([otherPage.waitForURL(`${stack.gate.url}/elsewhere`), otherPage.click('button[type="submit"]:not(.secondary)')]);
+    expect((await stack.gate.kv.list({ prefix: "session:" })).keys).toHaveLength(2);
+
+    await Promise.all([page.waitForURL(`${stack.gate.url}/_auth/signed-out`), page.click('[data-testid="logout-button"]')]);
+    expect((await stack.gate.kv.list({ prefix: "session:" })).keys).toHaveLength(1);
+    const everywhere = page.getByRole("button", { name: "Выйти на всех устройствах" });
+    await Promise.all([page.waitForURL(`${stack.gate.url}/_auth/signed-out`), everywhere.click()]);
+    // Both records are gone: the other browser is refused at its next check.
+    expect((await stack.gate.kv.list({ prefix: "session:" })).keys).toEqual([]);
+    // Done, so the page no longer offers it.
+    expect(await page.getByRole("button", { name: "Выйти на всех устройствах" }).count()).toBe(0);
+    await other.close();
+  });
 });

@@ -101,7 +101,7 @@ describe("sign out everywhere", () => {
     const b = await signInAt(stack, "demo");
     await a.client.request(`${stack.gate.url}/_auth/logout`, { method: "POST", headers: { origin: stack.gate.url } });
     const page = await (await a.client.get(`${stack.gate.url}/_auth/signed-out`, NAVIGATE)).text();
-    expect(page).toContain('<input type="hidden" name="everywhere" value="1">');
+    expect(page).toContain('<button type="submit" name="everywhere" value="1">');
     // A browser that signed nobody out gets no such button.
     expect(await (await new HttpClient().get(`${stack.gate.url}/_auth/signed-out`, NAVIGATE)).text()).not.toContain("everywhere");
 
@@ -121,7 +121,7 @@ describe("sign out everywhere", () => {
     stack = await startStack();
     const a = await signInAt(stack, "demo");
     const page = await (await a.client.get(`${stack.gate.url}/_auth/logout`, { accept: "text/html" })).text();
-    expect(page).toContain('<input type="hidden" name="everywhere" value="1">');
+    expect(page).toContain('<button type="submit" name="everywhere" value="1">');
     const before = await sessionKeys(stack);
     const forged = await a.client.request(`${stack.gate.url}/_auth/logout`, {
       method: "POST",
