@@ -7,8 +7,8 @@
  */
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
 import type { Config } from "../config";
-import { GateError } from "../edge/errors";
-import { log, logUser } from "../edge/log";
+import { GateError } from "../common/errors";
+import { log, logUser } from "../common/log";
 import type { OidcClient } from "../oidc/client";
 import { describe, idTokenAlg } from "../oidc/decisions";
 import { endSessions, sessionsOfProviderSid, sessionsOfUser } from "./user-index";

@@ -5,8 +5,8 @@
  * logout a short-lived sealed cookie remembers whose session it was, so the signed-out page can
  * offer "sign out everywhere" to a visitor who is no longer signed in.
  */
-import { GateError } from "../edge/errors";
-import { log, logUser } from "../edge/log";
+import { GateError } from "../common/errors";
+import { log, logUser } from "../common/log";
 import { describe } from "../oidc/decisions";
 import { clearCookie, cookieName, openSessionCookie, serializeCookie, type CookieScope } from "./cookie";
 import { logout } from "./logout";

@@ -11,7 +11,7 @@
  * Both values are empty: everything is in the key and its metadata, so a prefix listing (which
  * returns metadata) is all a search costs.
  */
-import { userHash } from "../edge/log";
+import { userHash } from "../common/log";
 
 /** Cloudflare KV refuses expirations shorter than this (seconds). */
 const KV_MIN_TTL = 60;

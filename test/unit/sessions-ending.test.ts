@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { userHash } from "../../src/edge/log";
-import { GateError } from "../../src/edge/errors";
+import { userHash } from "../../src/common/log";
+import { GateError } from "../../src/common/errors";
 import { BACKCHANNEL_EVENT, LOGOUT_TOKEN_MAX_AGE, logoutClaims } from "../../src/session/backchannel";
 import { randomId } from "../../src/session/seal";
 import { emailHash, endSessions, indexSession, providerSidHash, sessionsOfProviderSid, sessionsOfUser } from "../../src/session/user-index";
