@@ -124,11 +124,12 @@ export async function backchannelLogout(rt: BackchannelRuntime, kv: KVNamespace,
   let ended: number;
   try {
     if ((await kv.get(key)) !== null) throw invalid('The logout token\'s "jti" was seen before (a replay)');
-    // Kept until the token would be refused as too old anyway.
-    await kv.put(key, "", { expirationTtl: Math.max(KV_MIN_TTL, claims.iat + LOGOUT_TOKEN_MAX_AGE + CLOCK_SKEW - now) });
     const sessions =
       claims.sid === undefined ? await sessionsOfUser(kv, claims.sub ?? "") : await sessionsOfProviderSid(kv, claims.sid, claims.sub);
     ended = await endSessions(kv, sessions);
+    // Remembered once the sessions are ended, so that a provider retrying after a KV failure is not
+    // taken for a replay; kept until the token would be refused as too old anyway.
+    await kv.put(key, "", { expirationTtl: Math.max(KV_MIN_TTL, claims.iat + LOGOUT_TOKEN_MAX_AGE + CLOCK_SKEW - now) });
   } catch (error) {
     if (error instanceof GateError) throw error;
     throw new GateError("provider_unavailable", `Back-channel logout could not use KV (${describe(error)})`);
