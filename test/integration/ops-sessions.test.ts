@@ -10,14 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startOrigin } from "../../dev/origin.mjs";
-import { DEMO_USERS, loginThroughProvider, startProvider } from "../../dev/provider.mjs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { DEMO_USERS, loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
+import { freePort } from "../../tools/lib/listen.mjs";
+import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 import { generateSecrets } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { freePort } from "../helpers/ports.ts";
-import { sleep } from "../helpers/sessions.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { repoRoot } from "../helpers/worker-config.ts";
 
 const run = promisify(execFile);
 const CLIENT_ID = "kontur-gate-sessions-test";
@@ -33,7 +33,7 @@ const wranglerOutput: string[] = [];
 
 /** `npm run sessions -- …args` on the test's state directory; returns what it printed. */
 async function sessions(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ["dev/sessions.mjs", ...args, "--persist-to", join(dir, "state")], {
+  const { stdout } = await run(process.execPath, ["tools/sessions/sessions.mjs", ...args, "--persist-to", join(dir, "state")], {
     cwd: repoRoot,
     env: { ...process.env, ...QUIET },
     timeout: 90_000,

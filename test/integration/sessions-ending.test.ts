@@ -1,8 +1,10 @@
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
-import { CookieJar, DEMO_USERS, loginThroughProvider, logoutThroughProvider } from "../../dev/provider.mjs";
+import { DEMO_USERS, loginThroughProvider, logoutThroughProvider } from "../../tools/dev-provider/provider.mjs";
+import { CookieJar } from "../../tools/lib/cookie-jar.mjs";
 import { HttpClient } from "../helpers/http.ts";
-import { clearedSession, sleep } from "../helpers/sessions.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clearedSession } from "../helpers/session-cookie.ts";
 import { CLIENT_ID, NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
 const BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout";

@@ -149,10 +149,10 @@ const time = (/** @type {number | undefined} */ seconds) =>
 
 /** The `list` table. @param {Session[]} sessions */
 export function formatSessions(sessions) {
-  const rows = [['user', 'session', 'host', 'started', 'last check', 'expires'],
-    ...sessions.map((s) => [s.user, s.sid.slice(0, 8), s.host, time(s.iat), time(s.lastWrite), time(s.exp)])];
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  const header = ['user', 'session', 'host', 'started', 'last check', 'expires'];
+  const rows = [header, ...sessions.map((s) => [s.user, s.sid.slice(0, 8), s.host, time(s.iat), time(s.lastWrite), time(s.exp)])];
+  const widths = header.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }
 
 /**
