@@ -12,7 +12,8 @@
  */
 import { log, logUser } from "../common/log";
 import { describe, RefreshError, type RefreshedTokens } from "../oidc/decisions";
-import { clearCookie, openSessionCookie, sealSessionCookie, serializeCookie, SESSION_COOKIE, type SessionCookie } from "./cookie";
+import { clearCookie, sealSessionCookie, serializeCookie, SESSION_COOKIE, type SessionCookie } from "./cookie";
+import { openCachedSessionCookie } from "./cookie-cache";
 import type { CheckOutcome, SessionRequest, SessionRuntime } from "./request";
 import type { SessionRecord, SessionStore } from "./store";
 
@@ -159,7 +160,8 @@ export async function resolveSession(req: SessionRequest, rawCookie: string | un
     req.setCookies.push(clearCookie(req.scope, SESSION_COOKIE));
     return undefined;
   };
-  const opened = await openSessionCookie(rt.keyring, rawCookie);
+  // Opened once per isolate and raw value; the time decisions below still run on every request.
+  const opened = await openCachedSessionCookie(rt.keyring, rawCookie);
   if (opened === undefined) return ended();
   let cookie = opened.cookie;
   if (at >= cookie.exp) {
