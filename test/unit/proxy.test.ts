@@ -21,6 +21,19 @@ describe("header hygiene: the origin never sees identity it did not get from the
     expect(headers.get("accept")).toBe("text/html");
   });
 
+  it.each(["X-Original-URL", "x_rewrite_url", "X-Forwarded-Prefix", "X_FORWARDED_PATH", "x-original-uri", "Host"])("removes a client-supplied %s", (name) => {
+    const headers = sanitizedHeaders(new Headers({ [name]: "/admin", accept: "text/html" }), SITE, isGateCookie);
+    expect(Object.fromEntries(headers)).toEqual({ accept: "text/html", "x-forwarded-host": "site.example", "x-forwarded-proto": "https" });
+  });
+
+  it("makes one pass over the headers present: only those on the list are deleted, every other one is kept as sent", () => {
+    const deletes = vi.spyOn(Headers.prototype, "delete");
+    const sent = { accept: "text/html", "accept-language": "ru", "x_forwarded_user": "admin", "x-original-url": "/admin", cookie: "kg_session=1.a.b; theme=dark", "user-agent": "UA" };
+    const headers = sanitizedHeaders(new Headers(sent), SITE, isGateCookie);
+    expect(deletes.mock.calls.map(([name]) => name).sort()).toEqual(["cookie", "x-original-url", "x_forwarded_user"]);
+    expect(Object.fromEntries(headers)).toEqual({ accept: "text/html", "accept-language": "ru", cookie: "theme=dark", "user-agent": "UA", "x-forwarded-host": "site.example", "x-forwarded-proto": "https" });
+  });
+
   it("removes the gate's cookies and keeps the site's own", () => {
     const headers = sanitizedHeaders(
       new Headers({ cookie: "theme=dark; kg_session=1.abc.def; kg_login_abc_x=1.x.y; cart=42" }),
