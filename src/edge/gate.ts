@@ -5,7 +5,7 @@
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../policy/access";
-import { canonicalPath } from "../policy/path";
+import { canonicalPath, type CanonicalPath } from "../policy/path";
 import { forward, privateCaching, upstreamUrl } from "../proxy/forward";
 import { addIdentity, sanitizedHeaders } from "../proxy/headers";
 import { resolveSession } from "../session/check";
@@ -28,7 +28,9 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const request = c.req.raw;
   const { url } = ctx;
   const scope = ctx.scope;
-  const path = canonicalPath(url.pathname);
+  // Canonicalised only when a decision reads it: a signed-in user whom the allow-lists let in needs none.
+  let canonical: CanonicalPath | undefined;
+  const path = (): CanonicalPath => (canonical ??= canonicalPath(url.pathname));
   const headers = sanitizedHeaders(request.headers, url, isGateCookie);
   const upstream = upstreamUrl(url, config.originUrl);
 
@@ -44,11 +46,11 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const allowed = session !== undefined && isAllowed(session.user, config);
 
   // A public path is served to everyone; only a user the allow-lists let in is named to the origin.
-  if (!allowed && isPublicPath(path, config)) return forward(request, upstream, headers, "shared");
+  if (!allowed && isPublicPath(path(), config)) return forward(request, upstream, headers, "shared");
 
   if (session === undefined) {
     const returnTo = `${url.pathname}${url.search}`;
-    if (!wantsLoginRedirect(request, path, config)) {
+    if (!wantsLoginRedirect(request, path(), config)) {
       ctx.returnTo = returnTo;
       throw new GateError("unauthenticated", `No session for ${request.method} ${url.pathname}`);
     }

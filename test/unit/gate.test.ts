@@ -1,0 +1,68 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Settings } from "../../src/config";
+import { buildApp } from "../../src/edge/app";
+import type { Bindings } from "../../src/edge/context";
+import { createRuntime, type Runtime } from "../../src/edge/runtime";
+import { sealSessionCookie } from "../../src/session/cookie";
+import { randomId } from "../../src/session/seal";
+import { validSettings } from "./fixtures";
+
+const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
+const ORIGIN = "https://origin.example";
+const SITE = "https://site.example";
+const NAVIGATION = { accept: "text/html", "sec-fetch-mode": "navigate" };
+const executionCtx = { waitUntil: () => undefined, passThroughOnException: () => undefined, props: {} } as unknown as ExecutionContext;
+
+afterEach(() => vi.restoreAllMocks());
+
+/** The gate's app with its own keys, an origin that answers 200 and records what it received. */
+async function gate(settings: Settings = {}) {
+  const bindings = { ...(await validSettings({ ORIGIN_URL: ORIGIN, PUBLIC_PATHS: "/static/*", ...settings })), SESSIONS } as Bindings;
+  const runtime = await createRuntime(bindings);
+  const app = buildApp(runtime);
+  const received: Request[] = [];
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    received.push(new Request(input, init));
+    return new Response("from the origin");
+  });
+  const request = (path: string, headers: Record<string, string> = {}, method = "GET") =>
+    app.request(`${SITE}${path}`, { method, headers: { ...NAVIGATION, ...headers } }, bindings, executionCtx);
+  return { runtime, request, received };
+}
+
+/** A session cookie as a login leaves it (checked now), for the runtime's keyring. */
+async function signedIn(runtime: Runtime): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const sealed = await sealSessionCookie(runtime.keyring, {
+    v: 1,
+    sid: randomId(),
+    user: { sub: "guid-7", email: "demo@example.kontur.ru", name: "Демо" },
+    iat: now,
+    exp: now + 3600,
+    chk: now,
+    seen: now,
+  });
+  return `__Host-kg_session=${sealed}`;
+}
+
+describe("the gate's hot path: work only where a decision needs it", () => {
+  it("a signed-in user on a protected path is forwarded without canonicalising the path", async () => {
+    const { runtime, request, received } = await gate();
+    const cookie = await signedIn(runtime);
+    const decode = vi.spyOn(globalThis, "decodeURIComponent");
+    const response = await request("/reports/2026", { cookie });
+    expect(response.status).toBe(200);
+    expect(received[0]?.headers.get("x-forwarded-user")).toBe("guid-7");
+    expect(decode.mock.calls.filter(([text]) => text === "/reports/2026")).toEqual([]);
+  });
+
+  it("an anonymous request still has its path canonicalised: a public path is served, an ambiguous one is not", async () => {
+    const { request, received } = await gate();
+    const decode = vi.spyOn(globalThis, "decodeURIComponent");
+    expect((await request("/static/app.css")).status).toBe(200);
+    expect(decode.mock.calls.some(([text]) => text === "/static/app.css")).toBe(true);
+    expect((await request("/static/..%2Fadmin", {}, "POST")).status).toBe(401);
+    expect(received).toHaveLength(1);
+  });
+});
