@@ -30,21 +30,20 @@ function misconfigured(request: Request, env: Bindings, error: ConfigError): Res
 }
 
 export default {
-  fetch(request, env, ctx): Promise<Response> {
-    return withRequestLog(request, async () => {
-      let runtime: Runtime;
-      try {
-        runtime = await runtimeFor(env);
-      } catch (error) {
-        if (error instanceof ConfigError) return misconfigured(request, env, error);
-        throw error;
-      }
-      let app = apps.get(runtime);
-      if (app === undefined) {
-        app = buildApp(runtime);
-        apps.set(runtime, app);
-      }
-      return app.fetch(request, env, ctx);
-    });
+  async fetch(request, env, ctx): Promise<Response> {
+    let runtime: Runtime;
+    try {
+      runtime = await runtimeFor(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return withRequestLog(request, () => misconfigured(request, env, error));
+      throw error;
+    }
+    let app = apps.get(runtime);
+    if (app === undefined) {
+      app = buildApp(runtime);
+      apps.set(runtime, app);
+    }
+    // The request-log context is entered inside the app, only by the steps that can log.
+    return app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Bindings>;

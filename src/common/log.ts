@@ -64,15 +64,28 @@ const current = new AsyncLocalStorage<RequestContext>();
  */
 const RAY_ID = /^[0-9a-f]{16}(-[A-Z]{3,4})?$/;
 
+/** One context per request, however often it is entered (a step of the gate, then its error page). */
+const contexts = new WeakMap<Request, RequestContext>();
+
+function contextOf(request: Request): RequestContext {
+  let context = contexts.get(request);
+  if (context === undefined) {
+    const given = request.headers.get("cf-ray");
+    const ray = given !== null && RAY_ID.test(given) ? given : crypto.randomUUID();
+    context = { ray, method: request.method, path: new URL(request.url).pathname };
+    contexts.set(request, context);
+  }
+  return context;
+}
+
 /**
  * Runs `handle` with `request` as the context of every line logged until it settles, including
- * work it leaves to `waitUntil`.
+ * work it leaves to `waitUntil`. Entered only around the steps that can log (the gate's
+ * endpoints, a session check, a login, an error page), not around a signed-in request that
+ * nothing interrupts; every entry for one request carries the same `ray`.
  */
 export function withRequestLog<T>(request: Request, handle: () => T): T {
-  const url = new URL(request.url);
-  const given = request.headers.get("cf-ray");
-  const ray = given !== null && RAY_ID.test(given) ? given : crypto.randomUUID();
-  return current.run({ ray, method: request.method, path: url.pathname }, handle);
+  return current.run(contextOf(request), handle);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { withRequestLog } from "../common/log";
 import { cookieScope, type CookieScope, type SessionCookie } from "../session/cookie";
 import { SessionStore } from "../session/store";
 import type { Bindings } from "./bindings";
@@ -36,6 +37,8 @@ export class RequestContext {
     private readonly kv: KVNamespace,
     /** Keeps work (KV clean-up, revocation) alive after the response without delaying it. */
     readonly waitUntil: (promise: Promise<unknown>) => void,
+    /** Runs a step that can log inside this request's log context (see common/log.ts). */
+    readonly logged: <T>(work: () => Promise<T>) => Promise<T>,
   ) {
     this.now = Math.floor(runtime.clock() / 1000);
   }
@@ -85,7 +88,13 @@ export function withCookies(response: Response, cookies: readonly string[]): Res
 /** The first middleware: one RequestContext per request, and its cookies on the final response. */
 export function requestContext(runtime: Runtime) {
   return createMiddleware<AppEnv>(async function requestContext(c, next) {
-    const ctx = new RequestContext(runtime, new URL(c.req.url), c.env.SESSIONS, (promise) => c.executionCtx.waitUntil(promise));
+    const ctx = new RequestContext(
+      runtime,
+      new URL(c.req.url),
+      c.env.SESSIONS,
+      (promise) => c.executionCtx.waitUntil(promise),
+      (work) => withRequestLog(c.req.raw, work),
+    );
     c.set("ctx", ctx);
     await next();
     if (ctx.setCookies.length === 0) return;

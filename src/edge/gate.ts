@@ -14,6 +14,7 @@ import { beginLogin } from "../session/login";
 import { isPendingLoginCookie } from "../session/pending-login";
 import type { AppEnv } from "./context";
 import { GateError } from "../common/errors";
+import { withRequestLog } from "../common/log";
 
 const BOTH_SPELLINGS: readonly CookieScope[] = [{ secure: true }, { secure: false }];
 
@@ -54,7 +55,7 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
       ctx.returnTo = returnTo;
       throw new GateError("unauthenticated", `No session for ${request.method} ${url.pathname}`);
     }
-    return beginLogin(ctx, request.headers.get("cookie") ?? "", returnTo);
+    return withRequestLog(request, () => beginLogin(ctx, request.headers.get("cookie") ?? "", returnTo));
   }
 
   if (!allowed) throw new GateError("forbidden", `The signed-in user is not on the allow-lists`);

@@ -11,9 +11,10 @@
  * provider or KV that fails leaves it running from the cookie and the check is retried soon.
  */
 import { log, logUser } from "../common/log";
+import type { Config } from "../config";
 import { describe, RefreshError, type RefreshedTokens } from "../oidc/decisions";
 import { clearCookie, sealSessionCookie, serializeCookie, SESSION_COOKIE, type SessionCookie } from "./cookie";
-import { openCachedSessionCookie } from "./cookie-cache";
+import { openCachedSessionCookie, type OpenedCookie } from "./cookie-cache";
 import type { CheckOutcome, SessionRequest, SessionRuntime } from "./request";
 import type { SessionRecord, SessionStore } from "./store";
 
@@ -148,11 +149,37 @@ function sharedCheck(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
 }
 
 /**
+ * Whether this request has nothing to do for its session: the cookie is sealed with the newest key,
+ * inside its lifetime, not due for a check, and not due for an idle-time re-issue. Every condition
+ * here is stricter than the one `settleSession` applies, so a request that passes has nothing to
+ * end, check, re-issue or log.
+ */
+function nothingDue(opened: OpenedCookie, at: number, config: Config): boolean {
+  const { cookie } = opened;
+  const idle = config.sessionIdleTtl;
+  return (
+    opened.current &&
+    at < cookie.exp &&
+    at - cookie.chk < config.sessionCheckInterval &&
+    (idle === undefined || at - cookie.seen < Math.max(1, Math.floor(idle / 4)))
+  );
+}
+
+/**
  * The session carried by `rawCookie` after the checks that are due, or undefined (none, forged,
  * expired, revoked). A re-issued or cleared cookie goes into the request's cookies.
  */
 export async function resolveSession(req: SessionRequest, rawCookie: string | undefined): Promise<SessionCookie | undefined> {
   if (rawCookie === undefined) return undefined;
+  // Opened once per isolate and raw value; the time decisions still run on every request.
+  const opened = await openCachedSessionCookie(req.runtime.keyring, rawCookie);
+  // The common case costs no log context: nothing below can happen, so nothing can be logged.
+  if (opened !== undefined && nothingDue(opened, req.now, req.runtime.config)) return opened.cookie;
+  return req.logged(() => settleSession(req, opened));
+}
+
+/** Ends, checks or re-issues the session, whatever is due (every decision is made again here). */
+async function settleSession(req: SessionRequest, opened: OpenedCookie | undefined): Promise<SessionCookie | undefined> {
   const { runtime: rt, now: at, store } = req;
   const { config } = rt;
   // Built only when a session ends: serializing a cookie is not free, and most requests keep theirs.
@@ -160,8 +187,6 @@ export async function resolveSession(req: SessionRequest, rawCookie: string | un
     req.setCookies.push(clearCookie(req.scope, SESSION_COOKIE));
     return undefined;
   };
-  // Opened once per isolate and raw value; the time decisions below still run on every request.
-  const opened = await openCachedSessionCookie(rt.keyring, rawCookie);
   if (opened === undefined) return ended();
   let cookie = opened.cookie;
   if (at >= cookie.exp) {

@@ -32,6 +32,8 @@ export interface SessionRequest {
   /** `Set-Cookie` headers for this request's response, whatever it turns out to be. */
   readonly setCookies: string[];
   readonly waitUntil: (promise: Promise<unknown>) => void;
+  /** Runs a step that can log inside the request's log context (entered only when needed). */
+  readonly logged: <T>(work: () => Promise<T>) => Promise<T>;
   /** The session after the check. */
   session: SessionCookie | undefined;
   /** Where "sign in again" leads after a failed callback. */

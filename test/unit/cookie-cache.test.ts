@@ -120,6 +120,7 @@ describe("resolveSession with a cached cookie: every time decision still runs pe
       store: new SessionStore(kv, rt.keyring),
       setCookies: [],
       waitUntil: (promise) => later.push(promise),
+      logged: (work) => work(),
       session: undefined,
       returnTo: undefined,
     };

@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Settings } from "../../src/config";
 import { buildApp } from "../../src/edge/app";
@@ -32,8 +33,8 @@ async function gate(settings: Settings = {}) {
 }
 
 /** A session cookie as a login leaves it (checked now), for the runtime's keyring. */
-async function signedIn(runtime: Runtime): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
+async function signedIn(runtime: Runtime, age = 0): Promise<string> {
+  const now = Math.floor(Date.now() / 1000) - age;
   const sealed = await sealSessionCookie(runtime.keyring, {
     v: 1,
     sid: randomId(),
@@ -64,5 +65,29 @@ describe("the gate's hot path: work only where a decision needs it", () => {
     expect(decode.mock.calls.some(([text]) => text === "/static/app.css")).toBe(true);
     expect((await request("/static/..%2Fadmin", {}, "POST")).status).toBe(401);
     expect(received).toHaveLength(1);
+  });
+});
+
+describe("the request-log context: entered only where the gate can log", () => {
+  it("a signed-in request with nothing due enters none", async () => {
+    const { runtime, request } = await gate();
+    const cookie = await signedIn(runtime);
+    const entered = vi.spyOn(AsyncLocalStorage.prototype, "run");
+    expect((await request("/reports", { cookie })).status).toBe(200);
+    expect(entered).not.toHaveBeenCalled();
+  });
+
+  it("an ending session and its error answer are logged under one reference, the one the visitor sees", async () => {
+    const { runtime, request } = await gate();
+    const cookie = await signedIn(runtime, 7200); // its SESSION_TTL ended an hour ago
+    const lines: Record<string, unknown>[] = [];
+    vi.spyOn(console, "log").mockImplementation((line: string) => void lines.push(JSON.parse(line)));
+    const response = await request("/api/items", { cookie, "sec-fetch-mode": "cors", accept: "application/json" });
+    expect(response.status).toBe(401);
+    const { reference } = (await response.json()) as { reference: string };
+    expect(lines.map((line) => [line.event, line.ray, line.path])).toEqual([
+      ["session_expired", reference, "/api/items"],
+      ["request_refused", reference, "/api/items"],
+    ]);
   });
 });

@@ -86,6 +86,7 @@ async function resolveSession(rt: SessionRuntime, kv: KVNamespace, scope: Cookie
     store: new SessionStore(kv, rt.keyring),
     setCookies: [],
     waitUntil,
+    logged: (work) => work(),
     session: undefined,
     returnTo: undefined,
   };
