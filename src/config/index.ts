@@ -3,12 +3,12 @@
  * validated in one pass into a frozen `Config`. All problems are collected and reported together,
  * each naming the setting; values of secrets are never echoed.
  */
-import { readAssertionKey, readPreviousAssertionKeys, readSessionSecrets, type AssertionKeyJwk, type AssertionPublicJwk } from "./keys";
+import { readAssertionKey, readAssertionMode, readPreviousAssertionKeys, readSessionSecrets, type AssertionKeyJwk, type AssertionMode, type AssertionPublicJwk } from "./keys";
 import { readAuthPrefix, readPathPatterns } from "./paths";
 import { readIssuer, readOrigin, readScopes, readTimeout } from "./provider";
 import { parseList, SettingsReader, throwIfProblems, type Settings } from "./reader";
 
-export type { AssertionKeyJwk, AssertionPublicJwk } from "./keys";
+export type { AssertionKeyJwk, AssertionMode, AssertionPublicJwk } from "./keys";
 export { base64urlDecode, isLoopbackHost, parseDuration, parseList, SETTING_NAMES, type SettingName, type Settings } from "./reader";
 
 export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
@@ -35,6 +35,7 @@ export interface Config {
   readonly assertionKey: AssertionKeyJwk;
   /** Public keys of earlier assertion keys, still published during a rotation. */
   readonly assertionPreviousKeys: readonly AssertionPublicJwk[];
+  readonly assertionMode: AssertionMode;
   readonly publicPaths: readonly string[];
   readonly apiPaths: readonly string[];
   readonly allowedEmails: readonly string[];
@@ -75,6 +76,7 @@ export function parseConfig(settings: Settings): Config {
     sessionIdleTtl: reader.duration("SESSION_IDLE_TTL", undefined, 1),
     sessionCheckInterval,
     assertionKey: readAssertionKey(reader),
+    assertionMode: readAssertionMode(reader),
     publicPaths: readPathPatterns(reader, "PUBLIC_PATHS"),
     apiPaths: readPathPatterns(reader, "API_PATHS"),
     allowedEmails: parseList(reader.raw("ALLOWED_EMAILS")).map((email) => email.toLowerCase()),

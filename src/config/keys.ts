@@ -100,3 +100,15 @@ export function readPreviousAssertionKeys(reader: SettingsReader, signing: Asser
   }
   return keys as unknown as AssertionPublicJwk[];
 }
+
+/**
+ * `request` (default): an assertion signed per request, bound to its method and URL (`htm`, `htu`).
+ * `session`: one assertion per session, reused while it is valid — a signature saved per request,
+ * for origins that only check who the user is (a copied assertion works on any URL of the origin
+ * until it expires, as a per-request one works on its own URL).
+ */
+export type AssertionMode = "request" | "session";
+
+export function readAssertionMode(reader: SettingsReader): AssertionMode {
+  return reader.oneOf("ASSERTION_MODE", ["request", "session"], "request");
+}

@@ -30,6 +30,7 @@ export const SETTING_NAMES = [
   "LOGOUT_AT_PROVIDER",
   "PASS_ACCESS_TOKEN",
   "AUTH_PREFIX",
+  "ASSERTION_MODE",
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];

@@ -60,10 +60,11 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
 
   if (!allowed) throw new GateError("forbidden", `The signed-in user is not on the allow-lists`);
 
-  const assertion = await signer.sign(
-    { issuer: url.origin, audience: upstream.origin, user: session.user, method: request.method, url: upstream.href },
-    ctx.now,
-  );
+  const claims = { issuer: url.origin, audience: upstream.origin, user: session.user };
+  const assertion =
+    config.assertionMode === "session"
+      ? await signer.signForSession(claims, ctx.now, session.exp)
+      : await signer.sign({ ...claims, method: request.method, url: upstream.href }, ctx.now);
   addIdentity(headers, { user: session.user, assertion, accessToken: config.passAccessToken ? session.at : undefined });
   return privateCaching(await forward(request, upstream, headers, "personal"));
 });

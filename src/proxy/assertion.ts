@@ -13,16 +13,26 @@ export const ASSERTION_TTL = 60;
 
 const encoder = new TextEncoder();
 
-export interface AssertionInput {
+/** The claims that stay the same for a session at one origin. */
+export interface SessionAssertionInput {
   /** The gate's own origin (`https://site.example`). */
   readonly issuer: string;
   /** The origin's URL origin (where the request is forwarded). */
   readonly audience: string;
   readonly user: UserClaims;
+}
+
+export interface AssertionInput extends SessionAssertionInput {
   /** Method and URL of the forwarded request (as in DPoP, RFC 9449 §4.2: `htm`, `htu`). */
   readonly method: string;
   readonly url: string;
 }
+
+/**
+ * `ASSERTION_MODE=session`: a reused assertion is handed on only while it has at least this many
+ * seconds left, so an origin always has time to verify it.
+ */
+export const SESSION_ASSERTION_MARGIN = 30;
 
 /** What `/_auth/jwks.json` publishes for a key: its public part, with `alg` and `use` for verifiers. */
 export function publicJwk(jwk: AssertionKeyJwk | AssertionPublicJwk): JWK {
@@ -63,7 +73,7 @@ export class AssertionSigner {
    */
   private readonly prepared = new WeakMap<UserClaims, { readonly key: string; readonly prefix: string }>();
 
-  private preparedPrefix(input: AssertionInput): string {
+  private preparedPrefix(input: SessionAssertionInput): string {
     const { user } = input;
     const key = `${input.issuer} ${input.audience}`;
     const known = this.prepared.get(user);
@@ -94,7 +104,31 @@ export class AssertionSigner {
    */
   async sign(input: AssertionInput, now: number): Promise<string> {
     const perRequest = `"iat":${now},"exp":${now + ASSERTION_TTL},"jti":"${randomId()}","htm":${JSON.stringify(input.method)},"htu":${JSON.stringify(input.url)}}`;
-    const signingInput = `${this.preparedPrefix(input)}${base64url(encoder.encode(perRequest))}`;
+    return this.signed(this.preparedPrefix(input), perRequest);
+  }
+
+  /** `ASSERTION_MODE=session`: the assertion in use per session object, with the origin it was made for. */
+  private readonly perSession = new WeakMap<UserClaims, { readonly key: string; readonly token: string; readonly exp: number }>();
+
+  /**
+   * `ASSERTION_MODE=session`: one assertion per session, reused while it has at least
+   * SESSION_ASSERTION_MARGIN seconds left, so a session costs about one signature per half minute
+   * in an isolate instead of one per request. No `htm`/`htu`; a `jti` of its own. Like a
+   * per-request assertion it lives ASSERTION_TTL seconds (origins keep their 60-second age check),
+   * never past `sessionEnd`.
+   */
+  async signForSession(input: SessionAssertionInput, now: number, sessionEnd: number): Promise<string> {
+    const key = `${input.issuer} ${input.audience}`;
+    const known = this.perSession.get(input.user);
+    if (known !== undefined && known.key === key && known.exp - now >= SESSION_ASSERTION_MARGIN) return known.token;
+    const exp = Math.min(sessionEnd, now + ASSERTION_TTL);
+    const token = await this.signed(this.preparedPrefix(input), `"iat":${now},"exp":${exp},"jti":"${randomId()}"}`);
+    this.perSession.set(input.user, { key, token, exp });
+    return token;
+  }
+
+  private async signed(prefix: string, rest: string): Promise<string> {
+    const signingInput = `${prefix}${base64url(encoder.encode(rest))}`;
     const signature = await crypto.subtle.sign(this.algorithm, this.key, encoder.encode(signingInput));
     return `${signingInput}.${base64url(new Uint8Array(signature))}`;
   }

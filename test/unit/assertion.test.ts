@@ -1,6 +1,6 @@
-import { base64url as joseBase64url, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { base64url as joseBase64url, createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
-import { AssertionSigner, ASSERTION_TTL } from "../../src/proxy/assertion";
+import { AssertionSigner, ASSERTION_TTL, SESSION_ASSERTION_MARGIN } from "../../src/proxy/assertion";
 import type { AssertionKeyJwk } from "../../src/config";
 import { signingJwk } from "./fixtures";
 
@@ -85,5 +85,40 @@ describe("X-Auth-Assertion: the origin can verify who is calling", () => {
     const otherUser = await signer.sign({ ...input, user: { sub: "guid-2" } }, now);
     const { payload } = await jwtVerify(otherUser, jwks, { audience: input.audience });
     expect([payload.sub, payload.email, payload.name]).toEqual(["guid-2", undefined, undefined]);
+  });
+});
+
+describe("ASSERTION_MODE=session: one assertion per session, reused while it is valid", () => {
+  const T = 1_900_000_000;
+  const session = { issuer: input.issuer, audience: input.audience, user: Object.freeze({ ...input.user }) };
+
+  it("verifies, names the user, has its own jti and no htm/htu, and lives ASSERTION_TTL like a per-request one", async () => {
+    const signer = await AssertionSigner.create((await signingJwk("OKP")) as AssertionKeyJwk);
+    const token = await signer.signForSession(session, T, T + 3600);
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [signer.publicJwk] }), { issuer: input.issuer, audience: input.audience, currentDate: new Date(T * 1000), maxTokenAge: ASSERTION_TTL });
+    expect(payload).toEqual({ iss: input.issuer, aud: input.audience, ...input.user, iat: T, exp: T + ASSERTION_TTL, jti: payload.jti });
+    expect(payload.jti).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it("is reused for the session while it has the margin left, then replaced by a new one with a new jti", async () => {
+    const signer = await AssertionSigner.create((await signingJwk()) as AssertionKeyJwk);
+    const first = await signer.signForSession(session, T, T + 3600);
+    const lastReuse = T + ASSERTION_TTL - SESSION_ASSERTION_MARGIN;
+    expect(await signer.signForSession(session, lastReuse, T + 3600)).toBe(first);
+    const next = await signer.signForSession(session, lastReuse + 1, T + 3600);
+    expect(next).not.toBe(first);
+    expect(decodeJwt(next).jti).not.toBe(decodeJwt(first).jti);
+    expect([decodeJwt(next).iat, decodeJwt(next).exp]).toEqual([lastReuse + 1, lastReuse + 1 + ASSERTION_TTL]);
+  });
+
+  it("never outlives the session, and is not shared by other sessions or origins", async () => {
+    const signer = await AssertionSigner.create((await signingJwk()) as AssertionKeyJwk);
+    expect(decodeJwt(await signer.signForSession({ ...session, user: { ...input.user } }, T, T + 10)).exp).toBe(T + 10);
+    const mine = await signer.signForSession(session, T, T + 3600);
+    const otherSession = await signer.signForSession({ ...session, user: { sub: "guid-2" } }, T, T + 3600);
+    expect(decodeJwt(otherSession).sub).toBe("guid-2");
+    const otherOrigin = await signer.signForSession({ ...session, audience: "https://other-origin.example" }, T, T + 3600);
+    expect(decodeJwt(otherOrigin).aud).toBe("https://other-origin.example");
+    expect(await signer.signForSession(session, T, T + 3600)).not.toBe(mine); // the origin changed in between
   });
 });

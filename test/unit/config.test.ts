@@ -30,6 +30,13 @@ describe("config: defaults of the contract", () => {
     expect(config.logoutAtProvider).toBe(false);
     expect(config.passAccessToken).toBe(false);
     expect(config.authPrefix).toBe("/_auth");
+    expect(config.assertionMode).toBe("request");
+  });
+
+  it("ASSERTION_MODE is request or session, nothing else", async () => {
+    expect(parseConfig(await validSettings({ ASSERTION_MODE: "Session" })).assertionMode).toBe("session");
+    const settings = await validSettings({ ASSERTION_MODE: "none" });
+    expect(problemsOf(() => parseConfig(settings))).toEqual(['ASSERTION_MODE: must be one of request, session (got "none")']);
   });
 
   it("is frozen", async () => {

@@ -5,6 +5,7 @@ import type { Settings } from "../../src/config";
 import { buildApp } from "../../src/edge/app";
 import type { Bindings } from "../../src/edge/context";
 import { createRuntime, type Runtime } from "../../src/edge/runtime";
+import { decodeJwt } from "jose";
 import { sealSessionCookie } from "../../src/session/cookie";
 import { randomId } from "../../src/session/seal";
 import { validSettings } from "./fixtures";
@@ -89,5 +90,33 @@ describe("the request-log context: entered only where the gate can log", () => {
       ["session_expired", reference, "/api/items"],
       ["request_refused", reference, "/api/items"],
     ]);
+  });
+});
+
+describe("ASSERTION_MODE", () => {
+  it("request (default): every request gets its own assertion, bound to its method and URL", async () => {
+    const { runtime, request, received } = await gate();
+    const cookie = await signedIn(runtime);
+    await request("/a?x=1", { cookie });
+    await request("/b", { cookie }, "POST");
+    const [a, b] = received.map((r) => decodeJwt(r.headers.get("x-auth-assertion")!));
+    expect([a?.htm, a?.htu, b?.htm, b?.htu]).toEqual(["GET", `${ORIGIN}/a?x=1`, "POST", `${ORIGIN}/b`]);
+    expect(a?.jti).not.toBe(b?.jti);
+  });
+
+  it("session: the session's requests share one assertion without htm/htu, valid 60 s like any other", async () => {
+    const { runtime, request, received } = await gate({ ASSERTION_MODE: "session" });
+    const cookie = await signedIn(runtime);
+    await request("/a", { cookie });
+    await request("/b", { cookie }, "POST");
+    const [a, b] = received.map((r) => r.headers.get("x-auth-assertion"));
+    expect(b).toBe(a);
+    const claims = decodeJwt(a!);
+    expect(claims).not.toHaveProperty("htm");
+    expect(claims).not.toHaveProperty("htu");
+    expect([claims.sub, claims.aud, claims.exp! - claims.iat!]).toEqual(["guid-7", ORIGIN, 60]);
+    const other = await signedIn(runtime);
+    await request("/a", { cookie: other });
+    expect(received[2]?.headers.get("x-auth-assertion")).not.toBe(a);
   });
 });
