@@ -111,7 +111,7 @@ describe("npm run setup, non-interactive (every answer as a flag, for CI)", () =
     expect(toml).not.toMatch(/^\s*(OIDC_CLIENT_SECRET|SESSION_SECRETS|ASSERTION_SIGNING_KEY)\s*=/m);
     expect(secrets.OIDC_CLIENT_SECRET).toBe("api-key-from-integrator");
     expect(Buffer.from(secrets.SESSION_SECRETS!, "base64url")).toHaveLength(32);
-    expect(JSON.parse(secrets.ASSERTION_SIGNING_KEY!)).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256", kid: expect.any(String), d: expect.any(String) });
+    expect(JSON.parse(secrets.ASSERTION_SIGNING_KEY!)).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", kid: expect.any(String), d: expect.any(String) });
     expect((await stat(join(dir, ".dev.vars"))).mode & 0o777).toBe(0o600);
 
     expect(run.out).toContain("redirect URI            https://app.example.ru/_auth/callback");
