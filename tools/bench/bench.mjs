@@ -1,5 +1,6 @@
 // `npm run bench`: what the gate costs per request, side by side with a bare pass-through Worker
-// and the closest peer (@hono/oidc-auth in a minimal Hono proxy). Loopback only; stops by itself
+// and the closest peer (@hono/oidc-auth in a minimal Hono proxy); the gate runs twice, with the
+// default ASSERTION_MODE=request and with ASSERTION_MODE=session. Loopback only; stops by itself
 // in about two minutes (2 cores). Prints one table; docs/performance.md explains every row.
 //
 // Runtimes: throughput, latency and CPU run under a plain `workerd serve` (one process, the three
@@ -24,7 +25,7 @@ import { formatTable, median } from './table.mjs';
 /** @typedef {import('./table.mjs').Costs} Costs */
 /** @typedef {import('./table.mjs').CpuTimes} CpuTimes */
 /** @typedef {Awaited<ReturnType<typeof loadRound>> & { cpuPerRequestUs: number, originPerRequest: number }} Round */
-/** @typedef {{ key: 'a' | 'b' | 'c' | 'd', url: string, headers: Record<string, string> }} Target */
+/** @typedef {{ key: 'a' | 'b' | 'c' | 'd' | 'e', url: string, headers: Record<string, string> }} Target */
 import { PROBES } from './workers/probes.js';
 import { bundleWorkers, serveWorkerd, startMiniflare } from './workers.mjs';
 import { startProvider } from '../dev-provider/provider.mjs';
@@ -128,7 +129,7 @@ async function setUp() {
   const origin = await startBenchOrigin();
   closers.push(origin.close);
 
-  const names = /** @type {const} */ (['passthrough', 'gate', 'peer', 'peerRefresh', 'mfGate', 'mfGateChecks', 'mfGateRefresh']);
+  const names = /** @type {const} */ (['passthrough', 'gate', 'gateSession', 'peer', 'peerRefresh', 'mfGate', 'mfGateChecks', 'mfGateRefresh']);
   /** @type {Record<(typeof names)[number], number>} */
   const ports = /** @type {Record<(typeof names)[number], number>} */ (Object.fromEntries(names.map((name) => [name, 0])));
   const taken = new Set();
@@ -147,7 +148,7 @@ async function setUp() {
     token_endpoint_auth_method: /** @type {const} */ ('client_secret_post'),
   });
   const provider = await startProvider({
-    clients: [client([`${at(ports.gate)}/_auth/callback`, `${at(ports.peer)}/callback`, `${at(ports.mfGate)}/_auth/callback`, `${at(ports.mfGateChecks)}/_auth/callback`])],
+    clients: [client([`${at(ports.gate)}/_auth/callback`, `${at(ports.gateSession)}/_auth/callback`, `${at(ports.peer)}/callback`, `${at(ports.mfGate)}/_auth/callback`, `${at(ports.mfGateChecks)}/_auth/callback`])],
   });
   closers.push(provider.close);
   // 30 s access tokens: within the gate's refresh margin, so every check refreshes.
@@ -191,7 +192,7 @@ async function setUp() {
 }
 
 /** @typedef {Awaited<ReturnType<typeof setUp>>} Env */
-/** @typedef {Awaited<ReturnType<typeof serveWorkerd<'passthrough' | 'gate' | 'peer' | 'peerRefresh'>>>} Served */
+/** @typedef {Awaited<ReturnType<typeof serveWorkerd<'passthrough' | 'gate' | 'gateSession' | 'peer' | 'peerRefresh'>>>} Served */
 
 /**
  * Runs `measure` against the gate build in Miniflare (real KV, subrequests counted), then stops it.
@@ -287,10 +288,12 @@ async function checkTargets(targets) {
   if (!seen.b?.['x-auth-assertion'] || !seen.b['x-forwarded-user']) throw new Error('the gate did not pass the identity on');
   if (!seen.c?.['x-forwarded-user']) throw new Error('the peer did not pass the identity on');
   if (seen.d?.['x-forwarded-user'] !== undefined) throw new Error('the public path was not anonymous');
+  const sessionAssertion = JSON.parse(Buffer.from(seen.e?.['x-auth-assertion']?.split('.')[1] ?? '', 'base64url').toString() || '{}');
+  if (!sessionAssertion.sub || 'htu' in sessionAssertion) throw new Error('the gate with ASSERTION_MODE=session did not pass a session assertion on');
 }
 
 /**
- * Rounds alternating a,b,c,d; each with its request rate, latencies, workerd CPU per request and
+ * Rounds alternating a,b,c,d,e; each with its request rate, latencies, workerd CPU per request and
  * requests the origin received per request answered.
  * @param {Served} served
  * @param {Env['origin']} origin
@@ -301,7 +304,7 @@ async function checkTargets(targets) {
 async function loadRounds(served, origin, targets, { rounds: count, seconds, connections }) {
   progress(`${count} rounds of ${seconds} s per target with ${connections} connection(s), alternating ${targets.map((t) => t.key).join(',')}`);
   /** @type {Record<Target['key'], Round[]>} */
-  const rounds = { a: [], b: [], c: [], d: [] };
+  const rounds = { a: [], b: [], c: [], d: [], e: [] };
   for (let round = 0; round < count; round += 1) {
     for (const target of targets) {
       const cpuBefore = await served.cpuSeconds();
@@ -376,10 +379,11 @@ async function main() {
   progress('KV, subrequests and the parallel refresh (Miniflare, real KV)');
   const miniflare = await miniflareCosts(env);
 
-  progress('starting workerd serve with the pass-through, the gate and the peer');
+  progress('starting workerd serve with the pass-through, the gate (both assertion modes) and the peer');
   const served = await serveWorkerd([
     { name: 'passthrough', script: bundles.scripts.passthrough, port: ports.passthrough, bindings: { ORIGIN_URL: origin.url } },
     { name: 'gate', script: bundles.scripts.gate, port: ports.gate, bindings: gateVars(provider.issuer) },
+    { name: 'gateSession', script: bundles.scripts.gate, port: ports.gateSession, bindings: gateVars(provider.issuer, { ASSERTION_MODE: 'session' }) },
     { name: 'peer', script: bundles.scripts.peer, port: ports.peer, bindings: peerVars(provider.issuer) },
     { name: 'peerRefresh', script: bundles.scripts.peer, port: ports.peerRefresh, bindings: peerVars(dueProvider.issuer, { OIDC_AUTH_REFRESH_INTERVAL: '1' }) },
   ]);
@@ -398,13 +402,14 @@ async function main() {
   }
   /** @type {Costs} */
   const costs = { ...miniflare, peerParallel, gateLogins, peerLogins };
-  const cookie = { gate: gateLogins[0]?.cookie ?? '', peer: peerLogins[0]?.cookie ?? '' };
+  const cookie = { gate: gateLogins[0]?.cookie ?? '', peer: peerLogins[0]?.cookie ?? '', gateSession: (await browserLogin(`${urls.gateSession}/bench`)).cookie };
   /** @type {Target[]} */
   const targets = [
     { key: 'a', url: `${urls.passthrough}/bench`, headers: BROWSER },
     { key: 'b', url: `${urls.gate}/bench`, headers: { ...BROWSER, cookie: cookie.gate } },
     { key: 'c', url: `${urls.peer}/bench`, headers: { ...BROWSER, cookie: cookie.peer } },
     { key: 'd', url: `${urls.gate}/public/bench`, headers: BROWSER },
+    { key: 'e', url: `${urls.gateSession}/bench`, headers: { ...BROWSER, cookie: cookie.gateSession } },
   ];
   await checkTargets(targets);
   await benchReset(urls.gate);
@@ -423,7 +428,7 @@ async function main() {
   process.stdout.write(`
 kontur-gate benchmark — ${new Date().toISOString()}
 machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}; workerd ${served.version}; load average ${loadBefore} before, ${loadAfter} after
-throughput: ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d; medians of the rounds; autocannon in its own process
+throughput: ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d,e; medians of the rounds; autocannon in its own process
 origin: Node on 127.0.0.1 answering ~100 bytes; provider: tools/dev-provider/provider.mjs on localhost
 
 ${formatTable({ loaded, single, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}

@@ -13,7 +13,8 @@ import { isAllowed, isPublicPath } from "../../../src/policy/access.ts";
 import { canonicalPath } from "../../../src/policy/path.ts";
 import { upstreamUrl } from "../../../src/proxy/forward.ts";
 import { addIdentity, sanitizedHeaders } from "../../../src/proxy/headers.ts";
-import { cookieScope, openSessionCookie, sessionCookieName } from "../../../src/session/cookie.ts";
+import { cookieScope, sessionCookieName } from "../../../src/session/cookie.ts";
+import { openCachedSessionCookie } from "../../../src/session/cookie-cache.ts";
 import passthrough from "./passthrough.js";
 import { PROBES } from "./probes.js";
 
@@ -51,7 +52,8 @@ async function setUp(gate, env, ctx, request) {
   const now = () => Math.floor(rt.clock() / 1000);
   const scope = cookieScope(url);
   const raw = cookieValue(headers.get("cookie"), sessionCookieName(scope));
-  const opened = await openSessionCookie(rt.keyring, raw);
+  if (raw === undefined) throw new Error("the request carries no session cookie");
+  const opened = await openCachedSessionCookie(rt.keyring, raw);
   if (opened === undefined) throw new Error("the request carries no valid session cookie");
   const user = opened.cookie.user;
   const upstream = upstreamUrl(url, rt.config.originUrl);
@@ -68,7 +70,7 @@ async function setUp(gate, env, ctx, request) {
     passthroughRequest: () => through(passthrough, url, headers),
     gateRequest: () => through(gate, url, headers),
     gatePublicRequest: () => through(gate, publicUrl, anonymous),
-    cookieOpen: () => openSessionCookie(rt.keyring, raw),
+    cookieOpen: () => openCachedSessionCookie(rt.keyring, raw),
     policy: () => isPublicPath(canonicalPath(url.pathname), rt.config) || isAllowed(user, rt.config),
     headerRewrite: () => addIdentity(sanitizedHeaders(headers, url, isGateCookie), { user, assertion, accessToken: undefined }),
     assertionSigning: () => rt.signer.sign(claims, now()),
