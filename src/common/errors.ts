@@ -18,7 +18,10 @@ export type GateErrorCode =
   | "cross_site"
   | "logout_token_invalid"
   | "provider_unavailable"
-  | "origin_unavailable";
+  | "origin_unavailable"
+  | "step_up_failed"
+  | "service_refused"
+  | "ambiguous_path";
 
 const STATUS: Record<GateErrorCode, number> = {
   not_found: 404,
@@ -33,6 +36,9 @@ const STATUS: Record<GateErrorCode, number> = {
   logout_token_invalid: 400,
   provider_unavailable: 503,
   origin_unavailable: 502,
+  step_up_failed: 401,
+  service_refused: 401,
+  ambiguous_path: 400,
 };
 
 /**

@@ -7,8 +7,12 @@ import { readAssertionKey, readAssertionMode, readPreviousAssertionKeys, readSes
 import { readAuthPrefix, readPathPatterns } from "./paths";
 import { readIssuer, readOrigin, readScopes, readTimeout } from "./provider";
 import { parseList, SettingsReader, throwIfProblems, type Settings } from "./reader";
+import { readRoutes, type HasService, type Route } from "./routes";
+import { readServiceTokens, type ServiceTokens } from "./service-tokens";
 
 export type { AssertionKeyJwk, AssertionMode, AssertionPublicJwk } from "./keys";
+export type { AllowLists, HasService, Route, RouteAccess, Upstream } from "./routes";
+export type { ServiceTokens } from "./service-tokens";
 export { base64urlDecode, isLoopbackHost, parseDuration, parseList, SETTING_NAMES, type SettingName, type Settings } from "./reader";
 
 export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
@@ -44,12 +48,24 @@ export interface Config {
   readonly logoutAtProvider: boolean;
   readonly passAccessToken: boolean;
   readonly authPrefix: string;
+  /** `ROUTES`, in order; empty: the global settings apply everywhere. */
+  readonly routes: readonly Route[];
+  /** `SERVICE_TOKENS`: SHA-256 of each machine client's secret, by name. */
+  readonly serviceTokens: ServiceTokens;
+}
+
+export interface ParseOptions {
+  /**
+   * Whether the Worker has a service binding of this name, for `ROUTES` origins written as
+   * `service:BINDING`; left out where there are no bindings to look at (npm run check).
+   */
+  readonly hasService?: HasService;
 }
 
 const MAX_SESSION_TTL = 400 * 86400;
 
 /** Parses and validates every setting; throws one ConfigError listing every problem. */
-export function parseConfig(settings: Settings): Config {
+export function parseConfig(settings: Settings, options: ParseOptions = {}): Config {
   const reader = new SettingsReader(settings);
   const { issuer, allowHttpIssuer } = readIssuer(reader);
   const problemsBefore = reader.problems.length;
@@ -61,6 +77,7 @@ export function parseConfig(settings: Settings): Config {
   if (reader.problems.length === problemsBefore && sessionCheckInterval >= sessionTtl) {
     reader.problem("SESSION_CHECK_INTERVAL", `must be shorter than SESSION_TTL (${sessionCheckInterval}s is not less than ${sessionTtl}s)`);
   }
+  const serviceTokens = readServiceTokens(reader);
   const settingsRead: Omit<Config, "assertionPreviousKeys"> = {
     issuer,
     allowHttpIssuer,
@@ -85,6 +102,8 @@ export function parseConfig(settings: Settings): Config {
     logoutAtProvider: reader.flag("LOGOUT_AT_PROVIDER"),
     passAccessToken: reader.flag("PASS_ACCESS_TOKEN"),
     authPrefix: readAuthPrefix(reader),
+    routes: readRoutes(reader, serviceTokens, options.hasService),
+    serviceTokens,
   };
   const config: Config = { ...settingsRead, assertionPreviousKeys: readPreviousAssertionKeys(reader, settingsRead.assertionKey) };
   throwIfProblems(reader);

@@ -11,14 +11,22 @@ const UNCLEAR_PATTERN = /[?#%\\\t\n\r\f\v\u0000-\u001f\u007f]|\/\//;
 export function readPathPatterns(reader: SettingsReader, name: SettingName): string[] {
   const patterns = parseList(reader.raw(name));
   for (const pattern of patterns) {
-    if (!pattern.startsWith("/") || pattern.slice(0, -1).includes("*")) {
-      reader.problem(name, `pattern "${pattern}" must start with / and may end with a single * (like /static/*)`);
-    } else if (UNCLEAR_PATTERN.test(pattern) || hasDotSegmentPattern(pattern)) {
-      // The URL parser would rewrite such a pattern (`/static/../*` into `/*`), silently widening it.
-      reader.problem(name, `pattern "${pattern}" must be a plain path: no ?, #, %, \\, //, tabs, line breaks or . and .. segments`);
-    }
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) reader.problem(name, problem);
   }
   return patterns;
+}
+
+/** What is wrong with a path pattern (`PUBLIC_PATHS`, `API_PATHS`, a route's `path`), if anything. */
+export function patternProblem(pattern: string): string | undefined {
+  if (!pattern.startsWith("/") || pattern.slice(0, -1).includes("*")) {
+    return `pattern "${pattern}" must start with / and may end with a single * (like /static/*)`;
+  }
+  if (UNCLEAR_PATTERN.test(pattern) || hasDotSegmentPattern(pattern)) {
+    // The URL parser would rewrite such a pattern (`/static/../*` into `/*`), silently widening it.
+    return `pattern "${pattern}" must be a plain path: no ?, #, %, \\, //, tabs, line breaks or . and .. segments`;
+  }
+  return undefined;
 }
 
 function hasDotSegmentPattern(pattern: string): boolean {

@@ -31,10 +31,16 @@ export const SETTING_NAMES = [
   "PASS_ACCESS_TOKEN",
   "AUTH_PREFIX",
   "ASSERTION_MODE",
+  "ROUTES",
+  "SERVICE_TOKENS",
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
-export type Settings = Partial<Record<SettingName, string>>;
+/**
+ * Every setting is a string, except `ROUTES`: written in wrangler.toml as a TOML array of tables
+ * under `[vars]`, it reaches the Worker as the parsed array rather than as JSON text.
+ */
+export type Settings = Partial<Record<Exclude<SettingName, "ROUTES">, string>> & { readonly ROUTES?: unknown };
 
 const DURATION = /^(\d+)\s*([smhd]?)$/;
 const UNIT_SECONDS: Record<string, number> = { "": 1, s: 1, m: 60, h: 3600, d: 86400 };
@@ -80,8 +86,13 @@ export class SettingsReader {
   constructor(private readonly settings: Settings) {}
 
   raw(name: SettingName): string | undefined {
-    const value = this.settings[name];
+    const value = this.value(name);
     return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+  }
+
+  /** The setting as the Worker received it: a string, or (ROUTES from wrangler.toml) parsed TOML. */
+  value(name: SettingName): unknown {
+    return this.settings[name];
   }
 
   problem(name: SettingName, message: string): void {

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { PAGE_HEADERS, logoutConfirmPage, pickLang, signedOutPage } from "../pages/pages";
 import { loginPath, safeReturnPath } from "../policy/return-path";
+import { loginMaxAge } from "../policy/routes";
 import { describe } from "../oidc/decisions";
 import { resolveSession } from "../session/check";
 import { sessionCookieName } from "../session/cookie";
@@ -66,7 +67,11 @@ async function logoutToken(c: Ctx): Promise<string> {
 export function authRoutes(): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
 
-  routes.get("/login", (c) => beginLogin(c.get("ctx"), cookieHeader(c), c.req.query("rd")));
+  routes.get("/login", (c) => {
+    const ctx = c.get("ctx");
+    const rd = c.req.query("rd");
+    return beginLogin(ctx, cookieHeader(c), rd, loginMaxAge(ctx.runtime.config.routes, ctx.url, rd));
+  });
 
   routes.get("/callback", async (c) => {
     const finished = await finishLogin(c.get("ctx"), cookieHeader(c));

@@ -7,6 +7,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { withRequestLog } from "../common/log";
+import type { Route } from "../config";
 import { cookieScope, type CookieScope, type SessionCookie } from "../session/cookie";
 import { SessionStore } from "../session/store";
 import type { Bindings } from "./bindings";
@@ -28,6 +29,8 @@ export class RequestContext {
    * not be repeated). Undefined: the home page, and "try again" repeats the request itself.
    */
   returnTo: string | undefined;
+  /** The `ROUTES` entry that decides this request, once known (undefined: the global settings). */
+  route: Route | undefined;
   #scope: CookieScope | undefined;
   #store: SessionStore | undefined;
 

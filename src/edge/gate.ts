@@ -1,11 +1,17 @@
 /**
  * The gate in front of the origin: request → policy → session → (login) → proxy → origin.
- * Every path that is not one of the gate's own endpoints goes through here.
+ * Every path that is not one of the gate's own endpoints goes through here. The first `ROUTES`
+ * entry that matches decides access, lists, upstream and step-up; a request no route matches is
+ * decided by the global settings exactly as without `ROUTES`.
  */
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
+import type { Config, Route } from "../config";
+import { isRecentAuthentication } from "../oidc/decisions";
 import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../policy/access";
 import { canonicalPath, type CanonicalPath } from "../policy/path";
+import { decideRoute } from "../policy/routes";
+import { authenticateService, presentsServiceCredentials, stripServiceCredentials } from "../policy/service-tokens";
 import { forward, privateCaching, upstreamUrl } from "../proxy/forward";
 import { addIdentity, sanitizedHeaders } from "../proxy/headers";
 import { resolveSession } from "../session/check";
@@ -13,6 +19,7 @@ import { sessionCookieName, type CookieScope } from "../session/cookie";
 import { beginLogin } from "../session/login";
 import { isPendingLoginCookie } from "../session/pending-login";
 import type { AppEnv } from "./context";
+import { serviceBinding, type Bindings } from "./bindings";
 import { GateError } from "../common/errors";
 import { withRequestLog } from "../common/log";
 
@@ -22,6 +29,36 @@ const BOTH_SPELLINGS: readonly CookieScope[] = [{ secure: true }, { secure: fals
 export function isGateCookie(name: string): boolean {
   return BOTH_SPELLINGS.some((scope) => name === sessionCookieName(scope) || isPendingLoginCookie(scope, name));
 }
+
+/** Where a request goes: the route's upstream (a URL or a service binding), else `ORIGIN_URL` or its own URL. */
+function upstreamFor(env: Bindings, route: Route | undefined, url: URL, config: Config): { url: URL; binding?: Fetcher } {
+  const upstream = route?.upstream;
+  if (upstream === undefined) return { url: upstreamUrl(url, config.originUrl) };
+  if (upstream.kind === "url") return { url: upstreamUrl(url, upstream.url) };
+  const binding = serviceBinding(env, upstream.binding);
+  // Checked when the settings were read; a binding removed since is a deployment mistake.
+  if (binding === undefined) throw new Error(`ROUTES: the service binding "${upstream.binding}" is gone`);
+  // The origin Worker sees the URL the visitor asked for, and that origin is the assertion's `aud`.
+  return { url, binding };
+}
+
+/** The route that decides, or the refusal of a path whose spellings lead to different routes. */
+function routeFor(config: Config, url: URL, path: () => CanonicalPath, method: string): Route | undefined {
+  // Without ROUTES the path is not canonicalised here (see `path` in the gate).
+  if (config.routes.length === 0) return undefined;
+  const decision = decideRoute(config.routes, url.hostname, path(), method);
+  if (decision.kind === "route") return decision.route;
+  const names = decision.routes.map((route) => route?.name ?? "(global settings)").join(", ");
+  throw new GateError("ambiguous_path", `The path's spellings lead to different routes: ${names}`);
+}
+
+/** `api` routes answer 401 JSON; elsewhere only a navigation gets a login redirect (global API_PATHS count only off routes). */
+function wantsRedirect(request: Request, path: CanonicalPath, route: Route | undefined, config: Config): boolean {
+  if (route === undefined) return wantsLoginRedirect(request, path, config);
+  return route.access !== "api" && wantsLoginRedirect(request, path, NO_API_PATHS);
+}
+
+const NO_API_PATHS = { apiPaths: [] };
 
 export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const ctx = c.get("ctx");
@@ -33,38 +70,69 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   let canonical: CanonicalPath | undefined;
   const path = (): CanonicalPath => (canonical ??= canonicalPath(url.pathname));
   const headers = sanitizedHeaders(request.headers, url, isGateCookie);
-  const upstream = upstreamUrl(url, config.originUrl);
+  stripServiceCredentials(headers);
+  const route = routeFor(config, url, path, request.method);
+  ctx.route = route;
+  if (route?.access === "deny") throw new GateError("forbidden", `The route "${route.name}" is closed to everyone`);
+  const upstream = upstreamFor(c.env, route, url, config);
 
   if (isPreflight(request)) {
     // A browser's preflight has no body: one that carries a body (or says it does) is no preflight
     // and must not smuggle a payload past the login to the origin.
     for (const name of ["content-length", "content-type", "transfer-encoding"]) headers.delete(name);
-    return forward(new Request(request.url, { method: "OPTIONS" }), upstream, headers, "shared");
+    return forward(new Request(request.url, { method: "OPTIONS" }), upstream.url, headers, "shared", upstream.binding);
+  }
+
+  // A machine client is judged by its token alone: no session is read and no cookie is set.
+  if (presentsServiceCredentials(request.headers)) {
+    const service = await authenticateService(config.serviceTokens, request.headers);
+    if (service === undefined || route === undefined || !route.services.includes(service)) {
+      throw new GateError("service_refused", service === undefined ? "Service credentials that do not match SERVICE_TOKENS" : `The service "${service}" is not admitted here`);
+    }
+    const user = { sub: `service:${service}` };
+    const assertion = await signer.sign(
+      { issuer: url.origin, audience: upstream.url.origin, user, method: request.method, url: upstream.url.href, route: route.name },
+      ctx.now,
+    );
+    addIdentity(headers, { user, assertion, accessToken: undefined });
+    return privateCaching(await forward(request, upstream.url, headers, "personal", upstream.binding));
   }
 
   const session = await resolveSession(ctx, getCookie(c, sessionCookieName(scope)));
   ctx.session = session;
-  const allowed = session !== undefined && isAllowed(session.user, config);
+  // A route's own lists replace the global ones there.
+  const allowed = session !== undefined && isAllowed(session.user, route?.lists ?? config);
+  // An ambiguous path is never public, on a route as under PUBLIC_PATHS.
+  const isPublic = (): boolean => (route === undefined ? isPublicPath(path(), config) : route.access === "public" && !path().ambiguous);
 
   // A public path is served to everyone; only a user the allow-lists let in is named to the origin.
-  if (!allowed && isPublicPath(path(), config)) return forward(request, upstream, headers, "shared");
+  if (!allowed && isPublic()) return forward(request, upstream.url, headers, "shared", upstream.binding);
 
-  if (session === undefined) {
+  // No session, or (step-up) one whose sign-in at the provider is older than the route's max_age.
+  const maxAge = route?.maxAge;
+  const stale = session !== undefined && maxAge !== undefined && !isRecentAuthentication(session.auth, maxAge, ctx.now);
+  if (session === undefined || (allowed && stale)) {
     const returnTo = `${url.pathname}${url.search}`;
-    if (!wantsLoginRedirect(request, path(), config)) {
+    if (!wantsRedirect(request, path(), route, config)) {
       ctx.returnTo = returnTo;
-      throw new GateError("unauthenticated", `No session for ${request.method} ${url.pathname}`);
+      throw new GateError("unauthenticated", session === undefined ? `No session for ${request.method} ${url.pathname}` : `A sign-in within ${maxAge}s is needed`);
     }
-    return withRequestLog(request, () => beginLogin(ctx, request.headers.get("cookie") ?? "", returnTo));
+    return withRequestLog(request, () => beginLogin(ctx, request.headers.get("cookie") ?? "", returnTo, maxAge));
   }
 
   if (!allowed) throw new GateError("forbidden", `The signed-in user is not on the allow-lists`);
 
-  const claims = { issuer: url.origin, audience: upstream.origin, user: session.user };
+  const claims = {
+    issuer: url.origin,
+    audience: upstream.url.origin,
+    user: session.user,
+    ...(session.auth === undefined ? {} : { authTime: session.auth }),
+    ...(route === undefined ? {} : { route: route.name }),
+  };
   const assertion =
     config.assertionMode === "session"
       ? await signer.signForSession(claims, ctx.now, session.exp)
-      : await signer.sign({ ...claims, method: request.method, url: upstream.href }, ctx.now);
+      : await signer.sign({ ...claims, method: request.method, url: upstream.url.href }, ctx.now);
   addIdentity(headers, { user: session.user, assertion, accessToken: config.passAccessToken ? session.at : undefined });
-  return privateCaching(await forward(request, upstream, headers, "personal"));
+  return privateCaching(await forward(request, upstream.url, headers, "personal", upstream.binding));
 });

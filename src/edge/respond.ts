@@ -18,6 +18,7 @@ function eventOf(error: GateError): LogEvent {
     case "callback_invalid":
     case "access_denied":
     case "login_rejected":
+    case "step_up_failed":
       return "login_failed";
     case "provider_unavailable":
       return "provider_error";
@@ -34,7 +35,7 @@ async function gateErrorResponse(error: GateError, c: Context<AppEnv>): Promise<
   const { url } = ctx;
   // A reference the visitor can quote; every log line of this request carries it as `ray`.
   const ref = requestRef();
-  const fields = { code: error.code, status: error.status, reason: error.message };
+  const fields = { code: error.code, status: error.status, reason: error.message, ...(ctx.route === undefined ? {} : { route: ctx.route.name }) };
   const user = ctx.session?.user;
   if (user === undefined) log(eventOf(error), fields);
   else await logUser(eventOf(error), user.sub, fields);

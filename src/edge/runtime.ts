@@ -9,7 +9,7 @@ import { OidcClient } from "../oidc/client";
 import { AssertionSigner, publicJwk } from "../proxy/assertion";
 import type { SessionRuntime } from "../session/request";
 import { importKeyring } from "../session/seal";
-import type { Bindings } from "./bindings";
+import { serviceBinding, type Bindings } from "./bindings";
 import { ConfigError } from "../common/errors";
 
 export interface Runtime extends SessionRuntime {
@@ -36,7 +36,7 @@ export async function createRuntime(env: Bindings, options: RuntimeOptions = {})
   const problems: string[] = [];
   let config: Config | undefined;
   try {
-    config = parseConfig(env);
+    config = parseConfig(env, { hasService: (binding) => serviceBinding(env, binding) !== undefined });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);

@@ -117,6 +117,22 @@ export function refreshFailure(error: unknown): RefreshError {
   return new RefreshError("unavailable", describe(error));
 }
 
+/**
+ * Whether a user who last authenticated at `authTime` satisfies a `max_age` of `maxAge` seconds
+ * now; an unknown `auth_time` never does (step-up fails closed).
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest (max_age)
+ */
+export function isRecentAuthentication(authTime: number | undefined, maxAge: number, now: number): boolean {
+  return authTime !== undefined && now - authTime <= maxAge;
+}
+
+/** oauth4webapi refused the id_token over `auth_time`: missing, malformed or too old for `maxAge`. */
+export function isAuthTimeFailure(error: unknown): boolean {
+  if (!(error instanceof oauth.OperationProcessingError)) return false;
+  const cause = error.cause as { claim?: unknown } | undefined;
+  return cause?.claim === "auth_time" || /auth_time|authentication time/.test(error.message);
+}
+
 /** The parts of a token response the session keeps; `expires_in` becomes an absolute time (epoch seconds). */
 export function tokenFields(result: oauth.TokenEndpointResponse, now: number): Omit<Tokens, "claims"> {
   return {

@@ -72,6 +72,12 @@ const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>>
     logout_token_invalid: ["Запрос отклонён", "Уведомление о выходе не прошло проверку."],
     provider_unavailable: ["Сервис входа недоступен", "Сервис входа Контура сейчас не отвечает. Попробуйте через минуту."],
     origin_unavailable: ["Сайт недоступен", "Сайт сейчас не отвечает. Попробуйте через минуту."],
+    step_up_failed: [
+      "Вход не подтверждён",
+      "Для этого раздела нужен недавний вход, а сервис входа его не подтвердил. Войдите снова; если это повторяется, сообщите администратору сайта.",
+    ],
+    service_refused: ["Нет доступа", "Ключ сервиса неверен или не допущен к этому адресу."],
+    ambiguous_path: ["Адрес отклонён", "Этот адрес записан так, что его нельзя однозначно проверить. Откройте страницу по обычной ссылке."],
   },
   en: {
     not_found: ["Not found", "There is no such page."],
@@ -86,6 +92,12 @@ const ERRORS: Record<Lang, Record<GateErrorCode, [title: string, body: string]>>
     logout_token_invalid: ["Request refused", "The logout notice did not pass the checks."],
     provider_unavailable: ["Sign-in service unavailable", "Kontur's sign-in service is not answering. Please try again in a minute."],
     origin_unavailable: ["Site unavailable", "The site is not answering. Please try again in a minute."],
+    step_up_failed: [
+      "Sign-in not confirmed",
+      "This part of the site needs a recent sign-in, and the sign-in service did not confirm one. Sign in again; if this repeats, tell the site's administrator.",
+    ],
+    service_refused: ["Access denied", "The service credentials are wrong or not admitted at this address."],
+    ambiguous_path: ["Address refused", "This address is spelled in a way that cannot be checked unambiguously. Open the page from an ordinary link."],
   },
 };
 

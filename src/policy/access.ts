@@ -2,7 +2,7 @@
  * Who gets through, decided without I/O: is the path public, does the client want JSON instead of
  * a login redirect, may this user in. Anything ambiguous is treated as protected.
  */
-import type { Config } from "../config";
+import type { AllowLists, Config } from "../config";
 import type { UserClaims } from "../oidc/claims";
 import { matchesAny, type CanonicalPath } from "./path";
 
@@ -21,7 +21,7 @@ export function isPreflight(request: Request): boolean {
  * or a 401 JSON answer (scripts, API clients, WebSockets, form posts): a redirect to the provider
  * is useless to a `fetch()` and shows up as a CORS error.
  */
-export function wantsLoginRedirect(request: Request, path: CanonicalPath, config: Config): boolean {
+export function wantsLoginRedirect(request: Request, path: CanonicalPath, config: Pick<Config, "apiPaths">): boolean {
   const headers = request.headers;
   if (request.method !== "GET" && request.method !== "HEAD") return false;
   if (matchesAny(path, config.apiPaths)) return false;
@@ -45,9 +45,9 @@ function emailDomain(email: string): string | undefined {
   return parts.length === 2 && parts[0] !== "" && parts[1] !== "" ? parts[1]!.toLowerCase() : undefined;
 }
 
-/** True when no allow-list is configured, or the user matches one of them. */
-export function isAllowed(user: UserClaims, config: Config): boolean {
-  const { allowedEmails, allowedEmailDomains, allowedSubjects } = config;
+/** True when no allow-list is configured, or the user matches one of them (the global lists: the `Config`). */
+export function isAllowed(user: UserClaims, lists: AllowLists): boolean {
+  const { allowedEmails, allowedEmailDomains, allowedSubjects } = lists;
   if (allowedEmails.length === 0 && allowedEmailDomains.length === 0 && allowedSubjects.length === 0) return true;
   if (allowedSubjects.includes(user.sub)) return true;
   const email = user.email?.toLowerCase();

@@ -20,12 +20,21 @@ export interface SessionAssertionInput {
   /** The origin's URL origin (where the request is forwarded). */
   readonly audience: string;
   readonly user: UserClaims;
+  /** When the user last authenticated at the provider (the id_token's `auth_time`), if known. */
+  readonly authTime?: number;
+  /** The name of the `ROUTES` entry that decided the request, if one did. */
+  readonly route?: string;
 }
 
 export interface AssertionInput extends SessionAssertionInput {
   /** Method and URL of the forwarded request (as in DPoP, RFC 9449 §4.2: `htm`, `htu`). */
   readonly method: string;
   readonly url: string;
+}
+
+/** What the per-session parts of an assertion depend on besides the user: a change means new ones. */
+function sessionKey(input: SessionAssertionInput): string {
+  return JSON.stringify([input.issuer, input.audience, input.authTime ?? null, input.route ?? null]);
 }
 
 /**
@@ -75,7 +84,7 @@ export class AssertionSigner {
 
   private preparedPrefix(input: SessionAssertionInput): string {
     const { user } = input;
-    const key = `${input.issuer} ${input.audience}`;
+    const key = sessionKey(input);
     const known = this.prepared.get(user);
     if (known?.key === key) return known.prefix;
     const constant = JSON.stringify({
@@ -84,6 +93,8 @@ export class AssertionSigner {
       sub: user.sub,
       ...(user.email === undefined ? {} : { email: user.email }),
       ...(user.name === undefined ? {} : { name: user.name }),
+      ...(input.authTime === undefined ? {} : { auth_time: input.authTime }),
+      ...(input.route === undefined ? {} : { route: input.route }),
     });
     // The object left open (`{…,`), padded with JSON whitespace to a multiple of 3 bytes: base64
     // encodes 3 bytes at a time, so this part's encoding followed by the encoding of the rest is
@@ -118,7 +129,7 @@ export class AssertionSigner {
    * never past `sessionEnd`.
    */
   async signForSession(input: SessionAssertionInput, now: number, sessionEnd: number): Promise<string> {
-    const key = `${input.issuer} ${input.audience}`;
+    const key = sessionKey(input);
     const known = this.perSession.get(input.user);
     if (known !== undefined && known.key === key && known.exp - now >= SESSION_ASSERTION_MARGIN) return known.token;
     const exp = Math.min(sessionEnd, now + ASSERTION_TTL);

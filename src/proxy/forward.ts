@@ -26,16 +26,18 @@ export type Audience = "shared" | "personal";
 
 /**
  * Forwards the request: method, body (streamed, never buffered) and headers; the origin's answer
- * (status, redirects, `Set-Cookie`, streaming body, WebSocket upgrade) goes back unchanged.
+ * (status, redirects, `Set-Cookie`, streaming body, WebSocket upgrade) goes back unchanged. With
+ * `binding`, through that service binding to an origin Worker (no public hop).
  */
-export async function forward(request: Request, url: URL, headers: Headers, audience: Audience): Promise<Response> {
+export async function forward(request: Request, url: URL, headers: Headers, audience: Audience, binding?: Fetcher): Promise<Response> {
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   // `cache` is missing from the default @cloudflare/workers-types entry point; the runtime has
   // supported `no-store` since compatibility date 2024-11-11.
   const init: RequestInit & { cache?: "no-store" } = { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" };
-  if (audience === "personal") init.cache = "no-store";
+  // A service binding calls the origin Worker directly: there is no cache in between to bypass.
+  if (audience === "personal" && binding === undefined) init.cache = "no-store";
   try {
-    return await fetch(url, init);
+    return await (binding === undefined ? fetch(url, init) : binding.fetch(url, init));
   } catch (error) {
     // The origin refused or dropped the connection: a gateway error, not a bug of the gate.
     throw new GateError("origin_unavailable", `The origin did not answer (${error instanceof Error ? error.name : "unknown error"})`);

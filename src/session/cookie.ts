@@ -24,6 +24,11 @@ export interface SessionCookie {
   readonly seen: number;
   /** The access token, only when `PASS_ACCESS_TOKEN=true` (the origin needs it on every request). */
   readonly at?: string;
+  /**
+   * The id_token's `auth_time` at login: when the user last authenticated at the provider, for
+   * routes with `max_age` (step-up) and the assertion. Absent when the provider did not say.
+   */
+  readonly auth?: number;
 }
 
 export const SESSION_COOKIE = "kg_session";
@@ -72,7 +77,8 @@ function isSessionCookie(value: unknown): value is SessionCookie {
     user !== null &&
     typeof user.sub === "string" &&
     [v.iat, v.exp, v.chk, v.seen].every((n) => typeof n === "number" && Number.isFinite(n)) &&
-    (v.at === undefined || typeof v.at === "string")
+    (v.at === undefined || typeof v.at === "string") &&
+    (v.auth === undefined || (typeof v.auth === "number" && Number.isFinite(v.auth)))
   );
 }
 

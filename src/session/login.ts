@@ -28,14 +28,15 @@ export function callbackUrl(req: Pick<SessionRequest, "url" | "runtime">): strin
 
 /**
  * Starts a login: one redirect to the provider's authorization endpoint, with the pending login
- * sealed in its own cookie. `returnTo` is reduced to a path on this site first.
+ * sealed in its own cookie. `returnTo` is reduced to a path on this site first. `maxAge` (seconds,
+ * a route's step-up) goes to the provider as `max_age` and is checked at the callback.
  */
-export async function beginLogin(req: SessionRequest, cookieHeader: string, returnTo: string | undefined): Promise<Response> {
+export async function beginLogin(req: SessionRequest, cookieHeader: string, returnTo: string | undefined, maxAge?: number): Promise<Response> {
   const { runtime } = req;
-  const { url: authorizationUrl, pending } = await runtime.oidc.authorizationUrl(callbackUrl(req));
+  const { url: authorizationUrl, pending } = await runtime.oidc.authorizationUrl(callbackUrl(req), maxAge);
   const login: PendingLoginCookie = { ...pending, returnTo: safeReturnPath(returnTo, req.url.origin), iat: req.now };
   req.setCookies.push(...(await storePendingLogin(runtime.keyring, req.scope, cookieHeader, login, runtime.clock())));
-  log("login_started", { pkce: pending.codeVerifier !== undefined });
+  log("login_started", { pkce: pending.codeVerifier !== undefined, ...(maxAge === undefined ? {} : { max_age: maxAge }) });
   return new Response(null, { status: 302, headers: { location: authorizationUrl.href, "cache-control": "no-store" } });
 }
 
@@ -56,7 +57,12 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
   req.returnTo = login.returnTo;
   const tokens = await runtime.oidc.callback(req.url, login, callbackUrl(req));
   const user = userClaims(tokens.claims);
-  const carried = { user, ...(runtime.config.passAccessToken ? { at: tokens.accessToken } : {}) };
+  const authTime = tokens.claims.auth_time;
+  const carried = {
+    user,
+    ...(runtime.config.passAccessToken ? { at: tokens.accessToken } : {}),
+    ...(typeof authTime === "number" && Number.isFinite(authTime) ? { auth: authTime } : {}),
+  };
   if (new TextEncoder().encode(JSON.stringify(carried)).length > MAX_CARRIED_BYTES) {
     // A cookie browsers drop (or the gate refuses to open) would send the user round the login forever.
     throw new GateError("login_rejected", "The provider's claims are too large for the session cookie");
@@ -84,7 +90,7 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
  */
 export async function createSession(
   req: SessionRequest,
-  carried: Pick<SessionCookie, "user" | "at">,
+  carried: Pick<SessionCookie, "user" | "at" | "auth">,
   record: Omit<SessionRecord, "iat" | "exp" | "v">,
   providerSid?: string,
 ): Promise<SessionCookie> {

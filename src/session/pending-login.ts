@@ -48,6 +48,7 @@ function isPendingLoginCookieValue(value: unknown, state: string): value is Pend
     v.state === state &&
     typeof v.nonce === "string" &&
     (v.codeVerifier === undefined || typeof v.codeVerifier === "string") &&
+    (v.maxAge === undefined || typeof v.maxAge === "number") &&
     typeof v.returnTo === "string" &&
     typeof v.iat === "number"
   );

@@ -79,6 +79,9 @@ const DISCOVERY_PATH = '/.well-known/openid-configuration';
  *   race keeps its tokens). true: oidc-provider's own behaviour, which also revokes every token
  *   of that login (the winner's new refresh token included), as the OAuth 2.0 Security BCP
  *   suggests.
+ * @property {boolean} [ignoreMaxAge]  default false: `max_age` is honoured (a login older than it
+ *   is asked again, as at Kontur). true: a provider that ignores it (the parameter is dropped
+ *   before oidc-provider sees it), so tests can show the gate's step-up failing closed
  * @property {import('./accounts.mjs').DemoUser[]} [users]  default DEMO_USERS
  * @property {{ keys: object[] }} [jwks]  private signing keys (JWK set); default: a fresh RSA key
  * @property {string[]} [cookieKeys]  keys signing the provider's cookies; default: fresh random
@@ -120,6 +123,7 @@ export async function startProvider(options = {}) {
     codeTTL = 300,
     alwaysIssueRefreshToken = false,
     revokeOnReuse = false,
+    ignoreMaxAge = false,
     users = DEMO_USERS,
     loginHint,
     log = () => {},
@@ -267,6 +271,7 @@ export async function startProvider(options = {}) {
     provider.use(interactionRoutes(provider, accounts, { stats, hint: loginHint }));
     provider.use(addConsentForOfflineAccess);
     if (pkce === 'reject') provider.use(rejectPkce);
+    if (ignoreMaxAge) provider.use(dropMaxAge);
 
     /** @type {ReturnType<typeof clientMetadata>[]} */
     const registered = [];
@@ -374,6 +379,19 @@ async function rejectPkce(ctx, next) {
   }
 }
 
+/**
+ * `ignoreMaxAge: true`: a provider that does not implement `max_age`. The id_token still carries
+ * the `auth_time` of the provider session's login (require_auth_time), however old.
+ * @param {any} ctx @param {() => Promise<void>} next
+ */
+async function dropMaxAge(ctx, next) {
+  if (ctx.method === 'GET' && ctx.path === ROUTES.authorization && 'max_age' in ctx.query) {
+    const { max_age: _dropped, ...rest } = ctx.query;
+    ctx.query = rest;
+  }
+  return next();
+}
+
 /** @param {ClientOptions} client */
 function clientMetadata(client) {
   if (!client?.client_id || !client.client_secret || !client.redirect_uris?.length) {
@@ -391,6 +409,8 @@ function clientMetadata(client) {
     ...(client.backchannel_logout_uri
       ? { backchannel_logout_uri: client.backchannel_logout_uri, backchannel_logout_session_required: true }
       : {}),
+    // Kontur's IdentityServer puts auth_time into every id_token, asked for or not.
+    require_auth_time: true,
   };
 }
 
