@@ -23,6 +23,11 @@ export interface GateOptions {
   kvPersist?: string;
   /** `host:port` of an HTTP proxy that receives every outbound request of the Worker (see faulty-proxy.ts). */
   outboundProxy?: string;
+  /**
+   * Origin Workers behind service bindings (ROUTES `origin: "service:BINDING"`): binding name →
+   * the Worker's ES module source. Each runs in the same workerd, reachable only through the binding.
+   */
+  services?: Record<string, string>;
 }
 
 export interface Gate {
@@ -80,7 +85,7 @@ export async function startGate(vars: Record<string, string>, options: GateOptio
     if (echo) process.stderr.write(`[gate] ${line}\n`);
   };
   const { compatibilityDate, compatibilityFlags } = workerCompat();
-  const mf = new Miniflare({
+  const gateWorker = {
     modules: true,
     scriptPath,
     // Module names are paths relative to this root, and workerd refuses "../": the bundle lives
@@ -89,9 +94,23 @@ export async function startGate(vars: Record<string, string>, options: GateOptio
     compatibilityDate,
     compatibilityFlags,
     kvNamespaces: ["SESSIONS"],
-    ...(options.kvPersist === undefined ? {} : { kvPersist: options.kvPersist }),
     ...(options.outboundProxy === undefined ? {} : { outboundService: { external: { address: options.outboundProxy, http: {} } } }),
     bindings: vars,
+  };
+  const services = Object.entries(options.services ?? {});
+  // The first Worker is the one on the port; service-bound origin Workers follow it.
+  const workers =
+    services.length === 0
+      ? gateWorker
+      : {
+          workers: [
+            { name: "gate", ...gateWorker, serviceBindings: Object.fromEntries(services.map(([binding]) => [binding, `origin-${binding}`])) },
+            ...services.map(([binding, script]) => ({ name: `origin-${binding}`, modules: true, script, compatibilityDate, compatibilityFlags })),
+          ],
+        };
+  const mf = new Miniflare({
+    ...workers,
+    ...(options.kvPersist === undefined ? {} : { kvPersist: options.kvPersist }),
     host: "127.0.0.1",
     port,
     // Never reach the internet for Request.cf; placeholder values are fine for the gate.

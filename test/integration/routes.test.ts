@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOrigin } from "../../dev/origin.mjs";
 import { DEMO_USERS } from "../../dev/provider.mjs";
 import { generateSecrets, startGate } from "../helpers/gate.ts";
+import { HttpClient } from "../helpers/http.ts";
 import { rawRequest } from "../helpers/raw-http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
@@ -47,7 +48,7 @@ describe("ROUTES: access, lists, order, upstreams and machine clients", () => {
   }
 
   it("deny: 403 for a visitor and for a signed-in user; nothing reaches the origin", async () => {
-    expect((await fetch(`${stack.gate.url}/debug/x`, { headers: NAVIGATE })).status).toBe(403);
+    expect((await new HttpClient().get(`${stack.gate.url}/debug/x`, NAVIGATE)).status).toBe(403);
     const { client } = await stack.signIn("/", "demo");
     expect((await client.get(`${stack.gate.url}/debug/x`, NAVIGATE)).status).toBe(403);
     expect((await client.get(`${stack.gate.url}/debug/x`, JSON_FETCH)).status).toBe(403);
@@ -71,7 +72,7 @@ describe("ROUTES: access, lists, order, upstreams and machine clients", () => {
   });
 
   it("api: a navigation without a session gets 401 JSON with login_url, not a redirect", async () => {
-    const response = await fetch(`${stack.gate.url}/api/items`, { headers: NAVIGATE, redirect: "manual" });
+    const response = await new HttpClient().get(`${stack.gate.url}/api/items`, NAVIGATE);
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ error: "unauthenticated", login_url: "/_auth/login?rd=%2Fapi%2Fitems" });
   });
@@ -99,6 +100,7 @@ describe("ROUTES: access, lists, order, upstreams and machine clients", () => {
   it("no spelling of /admin/ or /debug/ reaches the origin for a user the route refuses", async () => {
     const { client: demo } = await stack.signIn("/", "demo");
     const cookie = demo.jar.header(new URL(stack.gate.url)) ?? "";
+    const before = stack.originRequests().length;
     const targets = [
       "/%61dmin/x",
       "/ADMIN/x",
@@ -123,7 +125,7 @@ describe("ROUTES: access, lists, order, upstreams and machine clients", () => {
       const visitor = await rawRequest(stack.gate.url, target, NAVIGATE);
       expect([302, 400, 403], `${target} → ${visitor.status}`).toContain(visitor.status);
     }
-    const reached = stack.originRequests().filter((request: { url: string }) => /admin|debug/i.test(decodeURIComponent(decodeURIComponent(request.url))));
+    const reached = stack.originRequests().slice(before).filter((request: { url: string }) => /admin|debug/i.test(decodeURIComponent(decodeURIComponent(request.url))));
     expect(reached).toEqual([]);
   });
 
