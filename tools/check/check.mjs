@@ -8,6 +8,7 @@
 // secrets), then environment variables with a setting's name (handy in CI).
 //
 // Usage: npm run check -- [--dir DIR] [--offline] [--no-credentials] [--json]
+//        npm run check -- --explain URL [--method M] [--email E | --sub S | --service N]
 
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as oauth from 'oauth4webapi';
 
+import { runExplain } from './explain.mjs';
 import { loadGate } from './gate.mjs';
 
 /** @typedef {import('./gate.mjs').GateModules} GateModules */
@@ -23,7 +25,7 @@ import { generateAssertionKey } from '../lib/secrets.mjs';
 import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, wranglerFacts } from '../lib/wrangler-files.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SECRETS = ['OIDC_CLIENT_SECRET', 'SESSION_SECRETS', 'ASSERTION_SIGNING_KEY'];
+const SECRETS = ['OIDC_CLIENT_SECRET', 'SESSION_SECRETS', 'ASSERTION_SIGNING_KEY', 'SERVICE_TOKENS'];
 const TIMEOUT_MS = 5000;
 
 /**
@@ -279,14 +281,25 @@ async function main() {
       offline: { type: 'boolean', default: false },
       'no-credentials': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      explain: { type: 'string' },
+      method: { type: 'string' },
+      email: { type: 'string' },
+      sub: { type: 'string' },
+      service: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     console.log('Usage: npm run check -- [--dir DIR] [--offline] [--no-credentials] [--json]');
+    console.log('       npm run check -- --explain URL [--method M] [--email E | --sub S | --service N]   which route decides, and what that user gets');
     return 0;
   }
   const dir = values.dir ?? ROOT;
+  if (values.explain !== undefined) {
+    const { code, text } = await runExplain({ dir, url: values.explain, method: values.method, email: values.email, sub: values.sub, service: values.service });
+    console.log(text);
+    return code;
+  }
   const result = await runCheck({ dir, offline: values.offline, credentials: !values['no-credentials'] });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatCheck(result, dir));
   return result.problems.length === 0 ? 0 : 1;

@@ -22,6 +22,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * @property {'auto' | 'on' | 'off'} pkce
  * @property {boolean} allowHttpIssuer
  * @property {boolean} logoutAtProvider
+ * @property {readonly unknown[]} routes  ROUTES, parsed
  */
 
 /**
@@ -29,6 +30,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * @property {(settings: Record<string, string | undefined>) => GateConfig} parseConfig  src/config/index.ts
  * @property {readonly string[]} SETTING_NAMES
  * @property {new (problems: string[]) => Error & { problems: string[] }} ConfigError
+ * @property {(config: GateConfig, url: URL, method: string, asker: { email: string } | { sub: string } | { service: string } | Record<string, never>) => { decidedBy: string, outcome: string, why: readonly string[] }} explain  src/policy/explain.ts
  * @property {new (config: GateConfig) => { provider(): Promise<{ as: import('oauth4webapi').AuthorizationServer, usePkce: boolean, client: import('oauth4webapi').Client }> }} OidcClient
  */
 
@@ -51,6 +53,7 @@ async function bundleAndImport() {
           'export { parseConfig, SETTING_NAMES } from "./src/config/index.ts";',
           'export { ConfigError } from "./src/common/errors.ts";',
           'export { OidcClient } from "./src/oidc/client.ts";',
+          'export { explain } from "./src/policy/explain.ts";',
         ].join('\n'),
         resolveDir: ROOT,
         loader: 'ts',

@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { runCheck, formatCheck } from '../check/check.mjs';
 import { generateAssertionKey } from '../lib/secrets.mjs';
 import { PLACEHOLDER_KV_ID, readDotenv, readWranglerToml, writeDotenv, wranglerFacts } from '../lib/wrangler-files.mjs';
+import { addService, DEV_VARS_COMMENT } from './service.mjs';
 import { renderWranglerToml } from './toml.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -52,6 +53,8 @@ Secrets:
                                  the old public key kept in ASSERTION_PREVIOUS_PUBLIC_KEY
   --prune-keys                   keep only the first key of SESSION_SECRETS (after SESSION_TTL has
                                  passed) and drop ASSERTION_PREVIOUS_PUBLIC_KEY
+  --add-service NAME             only this: a machine client for ROUTES "services"; prints a new secret
+                                 once and keeps its SHA-256 in SERVICE_TOKENS (.dev.vars)
 
 Running wrangler:
   --run / --no-run               run the wrangler steps (default: when \`wrangler whoami\` says logged in)
@@ -79,6 +82,7 @@ export function parseSetupArgs(argv) {
       'kv-id': { type: 'string' },
       rotate: { type: 'boolean', default: false },
       'prune-keys': { type: 'boolean', default: false },
+      'add-service': { type: 'string' },
       run: { type: 'boolean' },
       'no-run': { type: 'boolean', default: false },
       wrangler: { type: 'string' },
@@ -178,6 +182,7 @@ export async function setup(argv) {
   }
   const dir = resolve(flags.dir ?? ROOT);
   await mkdir(dir, { recursive: true });
+  if (flags['add-service'] !== undefined) return addService(dir, flags['add-service']);
   const tomlFile = join(dir, 'wrangler.toml');
   const devVarsFile = join(dir, '.dev.vars');
   const sections = (await readWranglerToml(tomlFile)) ?? (await readWranglerToml(join(ROOT, 'wrangler.toml'))) ?? [];
@@ -279,8 +284,14 @@ export async function setup(argv) {
   await write(kvId);
   await writeDotenv(
     devVarsFile,
-    { ...(secrets.OIDC_CLIENT_SECRET === undefined ? {} : { OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET }), SESSION_SECRETS: secrets.SESSION_SECRETS, ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY },
-    'kontur-gate secrets for `npx wrangler dev`, written by `npm run setup`. Never commit this file.\nProduction gets the same values with `npx wrangler secret bulk` (see npm run setup).',
+    {
+      ...(secrets.OIDC_CLIENT_SECRET === undefined ? {} : { OIDC_CLIENT_SECRET: secrets.OIDC_CLIENT_SECRET }),
+      SESSION_SECRETS: secrets.SESSION_SECRETS,
+      ASSERTION_SIGNING_KEY: secrets.ASSERTION_SIGNING_KEY,
+      // Machine clients added with --add-service survive a re-run.
+      ...(existingSecrets.SERVICE_TOKENS === undefined ? {} : { SERVICE_TOKENS: existingSecrets.SERVICE_TOKENS }),
+    },
+    DEV_VARS_COMMENT,
   );
 
   const prefix = (facts.vars.AUTH_PREFIX ?? '').trim() || '/_auth';
