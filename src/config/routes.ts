@@ -186,12 +186,24 @@ function readLists(r: RouteReader): AllowLists | undefined {
 }
 
 function readHost(r: RouteReader): string | undefined {
-  const host = r.string("host")?.toLowerCase().replace(/\.$/, "");
+  let host = r.string("host")?.toLowerCase().replace(/\.$/, "");
   if (host === undefined) return undefined;
+  const wildcard = host.startsWith("*.");
+  const name = wildcard ? host.slice(2) : host;
+  // A Cyrillic hostname is matched in the punycode form the URL parser gives every request.
+  if (/^[^\s:/?#@[\]\\%*]+$/.test(name)) host = `${wildcard ? "*." : ""}${asciiHostname(name) ?? name}`;
   if (!HOST.test(host)) {
     r.problem("host", `must be a hostname like admin.example.ru or *.example.ru, without scheme, port or path (got "${host}")`);
   }
   return host;
+}
+
+function asciiHostname(name: string): string | undefined {
+  try {
+    return new URL(`http://${name}/`).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 function readMaxAge(r: RouteReader, value: unknown): number | undefined {

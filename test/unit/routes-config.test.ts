@@ -96,6 +96,11 @@ describe("ROUTES: reading", () => {
     ]);
   });
 
+  it("takes a Cyrillic hostname in the punycode form requests arrive with", async () => {
+    const config = parseConfig(await validSettings({ ROUTES: JSON.stringify([{ host: "*.Пример.рф" }, { host: "админ.пример.рф." }]) }));
+    expect(config.routes.map((route) => route.host)).toEqual(["*.xn--e1afmkfd.xn--p1ai", "xn--80aimpg.xn--e1afmkfd.xn--p1ai"]);
+  });
+
   it("allows a loopback http:// origin (development and tests)", async () => {
     const config = parseConfig(await validSettings({ ROUTES: JSON.stringify([{ origin: "http://127.0.0.1:9999" }]) }));
     expect(config.routes[0]!.upstream).toEqual({ kind: "url", url: new URL("http://127.0.0.1:9999") });
