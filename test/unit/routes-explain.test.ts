@@ -37,6 +37,7 @@ describe("npm run check -- --explain: the gate's decision, explained", () => {
     ["/admin/x", "GET", { service: "ci" }, 'route 1 "admin"', "refused: 401 service_refused"],
     ["/hooks/build", "POST", { service: "cd" }, 'route 2 "hooks"', "refused: 401 service_refused"],
     ["/docs/a", "GET", {}, 'route 3 "docs"', "forwarded to https://docs.example.ru/ without identity"],
+    ["/docs/a%2fb", "GET", {}, 'route 3 "docs"', "a login redirect for a page, 401 JSON with login_url for a script"],
     ["/docs/a", "GET", { email: "x@other.ru" }, 'route 3 "docs"', "forwarded to https://docs.example.ru/ without identity (the lists do not admit this user)"],
     ["/w/a", "GET", { sub: "s-1" }, 'route 4 "worker"', "refused: 403 forbidden"],
     ["/static/a.css", "GET", {}, "the global settings (no route matches)", "forwarded to https://origin.example.ru/ without identity"],
