@@ -29,18 +29,19 @@ function node(script: string, args: string[], env: Record<string, string> = {}):
 }
 
 const SESSION_KEY = randomBytes(32).toString("base64url");
-const ROUTES = JSON.stringify([
-  { name: "admin", path: "/admin/*", emails: ["boss@example.ru"], max_age: "15m" },
-  { name: "hooks", path: "/hooks/*", methods: ["POST"], access: "api", services: ["ci"] },
-  { name: "debug", path: "/debug/*", access: "deny" },
-]);
+/** As a site owner writes it in wrangler.toml: a TOML array of tables under [vars]. */
+const ROUTES_TOML = `ROUTES = [
+  { name = "admin", path = "/admin/*", emails = ["boss@example.ru"], max_age = "15m" },
+  { name = "hooks", path = "/hooks/*", methods = ["POST"], access = "api", services = ["ci"] },
+  { name = "debug", path = "/debug/*", access = "deny" },
+]`;
 
 describe("npm run setup -- --add-service, then npm run check -- --explain", () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kontur-gate-routes-"));
     await writeFile(join(dir, ".dev.vars"), `OIDC_CLIENT_SECRET='kept-client-secret'\nSESSION_SECRETS='${SESSION_KEY}'\n`);
-    await writeFile(join(dir, "wrangler.toml"), `name = "kontur-gate"\n\n[vars]\nOIDC_CLIENT_ID = "site"\nROUTES = '${ROUTES}'\nALLOWED_EMAIL_DOMAINS = "example.ru"\n`);
+    await writeFile(join(dir, "wrangler.toml"), `name = "kontur-gate"\n\n[vars]\nOIDC_CLIENT_ID = "site"\n${ROUTES_TOML}\nALLOWED_EMAIL_DOMAINS = "example.ru"\n`);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
