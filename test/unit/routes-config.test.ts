@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
-import { ConfigError } from "../../src/edge/errors";
+import { ConfigError } from "../../src/common/errors";
 import { secretDigest } from "../../src/policy/service-tokens";
 import { base64url } from "../../src/session/seal";
 import { validSettings } from "./fixtures";
