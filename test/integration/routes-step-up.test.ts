@@ -6,7 +6,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { importJWK, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CookieJar, loginThroughProvider } from "../../dev/provider.mjs";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
+import { CookieJar } from "../../tools/lib/cookie-jar.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 

@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readDotenv } from "../../dev/setup-files.mjs";
-import { repoRoot } from "../helpers/worker-config.ts";
+import { readDotenv, repoRoot } from "../../tools/lib/wrangler-files.mjs";
+
 
 interface Run {
   code: number;
@@ -46,7 +46,7 @@ describe("npm run setup -- --add-service, then npm run check -- --explain", () =
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it("--add-service prints a strong secret once and stores only its SHA-256, keeping the other secrets", async () => {
-    const run = await node("dev/setup.mjs", ["--add-service", "ci", "--dir", dir]);
+    const run = await node("tools/setup/setup.mjs", ["--add-service", "ci", "--dir", dir]);
     expect(run.code).toBe(0);
     const secret = /^ {2}([A-Za-z0-9_-]{43})$/m.exec(run.out)?.[1];
     expect(secret).toBeDefined();
@@ -58,13 +58,13 @@ describe("npm run setup -- --add-service, then npm run check -- --explain", () =
     expect(await readFile(join(dir, ".dev.vars"), "utf8")).not.toContain(secret);
 
     // Again: a new secret replaces the old one; another name is added beside it.
-    const again = await node("dev/setup.mjs", ["--add-service", "ci", "--dir", dir]);
+    const again = await node("tools/setup/setup.mjs", ["--add-service", "ci", "--dir", dir]);
     expect(again.out).toContain('Replaced the service "ci"');
-    await node("dev/setup.mjs", ["--add-service", "deploy-bot", "--dir", dir]);
+    await node("tools/setup/setup.mjs", ["--add-service", "deploy-bot", "--dir", dir]);
     const entries = (await readDotenv(join(dir, ".dev.vars"))).SERVICE_TOKENS!.split(",");
     expect(entries.map((entry: string) => entry.split("=")[0])).toEqual(["ci", "deploy-bot"]);
     expect(entries[0]).not.toBe(stored.SERVICE_TOKENS);
-    expect((await node("dev/setup.mjs", ["--add-service", "bad name", "--dir", dir])).code).toBe(1);
+    expect((await node("tools/setup/setup.mjs", ["--add-service", "bad name", "--dir", dir])).code).toBe(1);
   });
 
   it.each([
@@ -75,7 +75,7 @@ describe("npm run setup -- --add-service, then npm run check -- --explain", () =
     [["https://site.example.ru/debug/"], 'route 2 "debug"', "refused: 403 for everyone", "access is deny"],
     [["https://site.example.ru/page", "--sub", "s-1"], "the global settings (no route matches)", "refused: 403 forbidden", "the global lists admit @example.ru"],
   ])("--explain %j", async (args, decidedBy, outcome, reason) => {
-    const run = await node("dev/check.mjs", ["--dir", dir, "--explain", ...args]);
+    const run = await node("tools/check/check.mjs", ["--dir", dir, "--explain", ...args]);
     expect(run.code, run.out).toBe(0);
     expect(run.out).toContain(`decided by  ${decidedBy}`);
     expect(run.out).toContain(outcome);
@@ -83,7 +83,7 @@ describe("npm run setup -- --add-service, then npm run check -- --explain", () =
   });
 
   it("--explain with bad ROUTES lists the problems and exits 1", async () => {
-    const run = await node("dev/check.mjs", ["--dir", dir, "--explain", "https://site.example.ru/"], { ROUTES: '[{"path": "admin"}]' });
+    const run = await node("tools/check/check.mjs", ["--dir", dir, "--explain", "https://site.example.ru/"], { ROUTES: '[{"path": "admin"}]' });
     expect(run.code).toBe(1);
     expect(run.out).toContain('ROUTES: route 0, "path": pattern "admin" must start with /');
   });

@@ -6,8 +6,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { importJWK, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startOrigin } from "../../dev/origin.mjs";
-import { DEMO_USERS } from "../../dev/provider.mjs";
+import { startOrigin } from "../../tools/demo-origin/origin.mjs";
+import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
 import { generateSecrets, startGate } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { rawRequest } from "../helpers/raw-http.ts";

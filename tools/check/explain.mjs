@@ -46,6 +46,7 @@ export async function runExplain({ dir, env = process.env, url, method = 'GET', 
     if (!(error instanceof gate.ConfigError)) throw error;
     return { code: 1, text: ['The settings must be fixed first:', ...error.problems.map((problem) => `  FAIL  ${problem}`)].join('\n') };
   }
+  /** @type {{ email: string } | { sub: string } | { service: string } | Record<string, never>} */
   const asker = email !== undefined ? { email } : sub !== undefined ? { sub } : service !== undefined ? { service } : {};
   const who = email ?? sub ?? (service === undefined ? 'a visitor without a session' : `service:${service}`);
   const result = gate.explain(config, target, method.toUpperCase(), asker);
