@@ -82,6 +82,20 @@ describe("npm run setup -- --add-service, then npm run check -- --explain", () =
     expect(run.out).toContain(reason);
   });
 
+  it("--explain reads ROUTES written as [[vars.ROUTES]] tables too", async () => {
+    const tables = await mkdtemp(join(tmpdir(), "kontur-gate-routes-"));
+    try {
+      const toml = `name = "kontur-gate"\n\n[vars]\nOIDC_CLIENT_ID = "site"\n\n[[vars.ROUTES]]\nname = "docs"\npath = "/docs/*"\naccess = "public"\n\n[[vars.ROUTES]]\nname = "closed"\naccess = "deny"\n`;
+      await writeFile(join(tables, "wrangler.toml"), toml);
+      const docs = await node("tools/check/check.mjs", ["--dir", tables, "--explain", "https://site.example.ru/docs/a"]);
+      expect(docs.out).toContain('decided by  route 0 "docs"');
+      const closed = await node("tools/check/check.mjs", ["--dir", tables, "--explain", "https://site.example.ru/other"]);
+      expect(closed.out).toContain('decided by  route 1 "closed"');
+    } finally {
+      await rm(tables, { recursive: true, force: true });
+    }
+  });
+
   it("--explain with bad ROUTES lists the problems and exits 1", async () => {
     const run = await node("tools/check/check.mjs", ["--dir", dir, "--explain", "https://site.example.ru/"], { ROUTES: '[{"path": "admin"}]' });
     expect(run.code).toBe(1);

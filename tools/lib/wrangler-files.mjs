@@ -168,6 +168,8 @@ export function tomlString(value) {
 export function wranglerFacts(sections) {
   const top = /** @type {Section} */ (sections[0]);
   const vars = sections.find((s) => s.name === 'vars' && !s.array)?.values ?? {};
+  // ROUTES may also be written as [[vars.ROUTES]] tables; the Worker then gets them as one array.
+  const routeTables = sections.filter((s) => s.array && s.name === 'vars.ROUTES').map((s) => s.values);
   const kv = sections.find((s) => s.name === 'kv_namespaces' && s.array && s.values.binding === 'SESSIONS');
   const routes = [];
   const rawRoutes = top.values.routes ?? (top.values.route === undefined ? [] : [top.values.route]);
@@ -180,7 +182,10 @@ export function wranglerFacts(sections) {
   return {
     name: typeof top.values.name === 'string' ? top.values.name : undefined,
     /** @type {Record<string, string>} vars as strings, the way the Worker sees them */
-    vars: Object.fromEntries(Object.entries(vars).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])),
+    vars: Object.fromEntries([
+      ...Object.entries(vars).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]),
+      ...(routeTables.length > 0 ? [['ROUTES', JSON.stringify(routeTables)]] : []),
+    ]),
     kvId: kv && typeof kv.values.id === 'string' ? kv.values.id : undefined,
     routes,
     observability: sections.some((s) => s.name === 'observability' && s.values.enabled === true),
