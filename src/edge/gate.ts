@@ -4,7 +4,9 @@
  */
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
+import type { Config, PreflightMode } from "../config";
 import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../policy/access";
+import { isAllowedSocketOrigin, preflightDecision, preflightFromOrigin, preflightRequestHeaders, withCorsHeaders } from "../policy/cors";
 import { canonicalPath, type CanonicalPath } from "../policy/path";
 import { forward, privateCaching, upstreamUrl } from "../proxy/forward";
 import { addIdentity, sanitizedHeaders } from "../proxy/headers";
@@ -23,6 +25,21 @@ export function isGateCookie(name: string): boolean {
   return BOTH_SPELLINGS.some((scope) => name === sessionCookieName(scope) || isPendingLoginCookie(scope, name));
 }
 
+/**
+ * A CORS preflight, answered as `mode` says (`CORS_PREFLIGHT`, or a route's own). Whoever answers,
+ * the origin never gets the query, the cookies or a body: a method-blind origin would act on them.
+ */
+export async function answerPreflight(request: Request, forwarded: Headers, upstream: URL, config: Config, mode: PreflightMode): Promise<Response> {
+  const decision = preflightDecision(request, config.corsOrigins, mode);
+  if (decision.kind === "answer") return new Response(null, { status: decision.status, headers: decision.headers });
+  const bare = new URL(upstream.href);
+  bare.search = "";
+  const answer = await forward(new Request(bare, { method: "OPTIONS" }), bare, preflightRequestHeaders(request.headers, forwarded), "shared");
+  // Only the status and the CORS headers go back; the origin's body is not read.
+  await answer.body?.cancel();
+  return preflightFromOrigin(answer);
+}
+
 export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const ctx = c.get("ctx");
   const { config, signer } = ctx.runtime;
@@ -35,11 +52,10 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const headers = sanitizedHeaders(request.headers, url, isGateCookie);
   const upstream = upstreamUrl(url, config.originUrl);
 
-  if (isPreflight(request)) {
-    // A browser's preflight has no body: one that carries a body (or says it does) is no preflight
-    // and must not smuggle a payload past the login to the origin.
-    for (const name of ["content-length", "content-type", "transfer-encoding"]) headers.delete(name);
-    return forward(new Request(request.url, { method: "OPTIONS" }), upstream, headers, "shared");
+  if (isPreflight(request)) return answerPreflight(request, headers, upstream, config, config.corsPreflight);
+  const origin = request.headers.get("origin");
+  if (request.headers.get("upgrade")?.toLowerCase() === "websocket" && !isAllowedSocketOrigin(origin, url.origin, config.corsOrigins)) {
+    throw new GateError("cross_site", `A WebSocket upgrade from ${origin} (not this site, not in CORS_ORIGINS)`);
   }
 
   const session = await resolveSession(ctx, getCookie(c, sessionCookieName(scope)));
@@ -47,7 +63,9 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const allowed = session !== undefined && isAllowed(session.user, config);
 
   // A public path is served to everyone; only a user the allow-lists let in is named to the origin.
-  if (!allowed && isPublicPath(path(), config)) return forward(request, upstream, headers, "shared");
+  if (!allowed && isPublicPath(path(), config)) {
+    return withCorsHeaders(request, await forward(request, upstream, headers, "shared"), config.corsOrigins, config.corsPreflight);
+  }
 
   if (session === undefined) {
     const returnTo = `${url.pathname}${url.search}`;
@@ -66,5 +84,6 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
       ? await signer.signForSession(claims, ctx.now, session.exp)
       : await signer.sign({ ...claims, method: request.method, url: upstream.href }, ctx.now);
   addIdentity(headers, { user: session.user, assertion, accessToken: config.passAccessToken ? session.at : undefined });
-  return privateCaching(await forward(request, upstream, headers, "personal"));
+  const answer = privateCaching(await forward(request, upstream, headers, "personal"));
+  return withCorsHeaders(request, answer, config.corsOrigins, config.corsPreflight);
 });

@@ -83,6 +83,7 @@ export class AssertionSigner {
       aud: input.audience,
       sub: user.sub,
       ...(user.email === undefined ? {} : { email: user.email }),
+      ...(user.email_verified === false ? { email_verified: false } : {}),
       ...(user.name === undefined ? {} : { name: user.name }),
     });
     // The object left open (`{…,`), padded with JSON whitespace to a multiple of 3 bytes: base64
