@@ -77,8 +77,9 @@ function isSessionCookie(value: unknown): value is SessionCookie {
 }
 
 /**
- * The session cookie is sealed for the host it was issued on: the same cookie moved to another host
- * the gate serves (or to another deployment sharing `SESSION_SECRETS`) opens to nothing.
+ * The session cookie is sealed for the host name it was issued on: the same cookie moved to another
+ * host the gate serves (or to another deployment sharing `SESSION_SECRETS`) opens to nothing. The
+ * port is left out, as browsers leave it out of a cookie's scope.
  */
 function cookiePurpose(host: string): string {
   return `${SESSION_COOKIE}@${host}`;

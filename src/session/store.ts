@@ -67,9 +67,9 @@ export async function writeTombstone(kv: KVNamespace, sid: string, now: number):
 
 export class SessionStore {
   /**
-   * @param host the request's host: bound into every record's sealing, so a record opens only
-   *   for requests to the host it was made on (another host or deployment sharing the keys and
-   *   the namespace finds nothing)
+   * @param host the request's host name: bound into every record's sealing, so a record opens
+   *   only for requests to the host it was made on (another host or deployment sharing the keys
+   *   and the namespace finds nothing)
    */
   constructor(
     /** Also where the per-user index lives (./user-index.ts). */
