@@ -119,6 +119,7 @@ describe("assertion key rotation with an overlap", () => {
     expect(notImported.status).toBe(500);
     // The page names the setting; what is wrong with it (here the key's id) is in the log.
     expect(await notImported.text()).toContain("- ASSERTION_PREVIOUS_PUBLIC_KEY\n");
-    await expect.poll(() => stack.current.logs.join("\n")).toContain(`ASSERTION_PREVIOUS_PUBLIC_KEY: the key \\"${broken.kid}\\" does not import`);
+    const { logs } = stack.current;
+    await expect.poll(() => logs.join("\n")).toContain(`ASSERTION_PREVIOUS_PUBLIC_KEY: the key \\"${broken.kid}\\" does not import`);
   });
 });
