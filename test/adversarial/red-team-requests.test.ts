@@ -11,12 +11,12 @@ import {
   NAVIGATE,
   rawExchange,
   scanForSecrets,
-  setsSession,
   signIn,
   startHostileStack,
   WatchedClient,
   type HostileStack,
 } from "./harness.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 scanForSecrets();
 

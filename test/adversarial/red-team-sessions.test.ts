@@ -4,6 +4,7 @@
  * leaves the previous session alive, a logout that leaves pages in the browser's cache, and a
  * misconfiguration page that prints the settings' values to every visitor.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateSecrets, startGate } from "../helpers/gate.ts";
@@ -13,12 +14,12 @@ import {
   NAVIGATE,
   rawExchange,
   scanForSecrets,
-  setsSession,
   signIn,
   startHostileStack,
   WatchedClient,
   type HostileStack,
 } from "./harness.ts";
+import { setsSession } from "../helpers/session-cookie.ts";
 
 const scan = scanForSecrets();
 
@@ -30,8 +31,6 @@ async function gateWith(vars: Record<string, string>) {
   scan.addGate(`gate ${gate.url}`, gate.logs, secrets);
   return gate;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function sessionValue(client: WatchedClient): string {
   return client.jar.get("127.0.0.1", "kg_session")!;

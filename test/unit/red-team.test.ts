@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
-import { ConfigError } from "../../src/edge/errors";
+import { ConfigError } from "../../src/common/errors";
 import { comparableEmail, isAllowed } from "../../src/policy/access";
 import { isAllowedSocketOrigin, preflightDecision, preflightFromOrigin, preflightRequestHeaders, withCorsHeaders } from "../../src/policy/cors";
 import { MAX_RETURN_PATH, safeReturnPath } from "../../src/policy/return-path";
 import { addIdentity, sanitizedHeaders, withoutGateCookies } from "../../src/proxy/headers";
-import { userClaims } from "../../src/session/cookie";
+import { userClaims } from "../../src/oidc/claims";
 import { storePendingLogin } from "../../src/session/pending-login";
 import { importKeyring } from "../../src/session/seal";
 import { validSettings } from "./fixtures";
