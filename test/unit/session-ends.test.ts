@@ -43,6 +43,7 @@ function request(rt: SessionRuntime, kv: KVNamespace): SessionRequest {
     store: new SessionStore(kv, rt.keyring, SITE.host),
     setCookies: [],
     waitUntil: (promise) => void promise,
+    logged: (work) => work(),
     session: undefined,
     returnTo: undefined,
   };
