@@ -13,16 +13,26 @@ import { PAGE_HEADERS } from "./pages/pages";
 
 const apps = new WeakMap<Runtime, Hono<AppEnv>>();
 
+/**
+ * Any visitor sees this page, so it names the broken settings and nothing else: a message may
+ * quote a non-secret value (an internal `ORIGIN_URL`), and that goes to the log line only.
+ */
 function misconfigured(request: Request, env: Bindings, error: ConfigError): Response {
   log("config_invalid", { problems: error.problems.join(" | ") });
+  const settings = [...new Set(error.problems.map((p) => p.split(":", 1)[0]!))];
   const healthPath = `${env.AUTH_PREFIX?.trim() || "/_auth"}/health`;
   if (new URL(request.url).pathname === healthPath) {
-    return Response.json(
-      { status: "misconfigured", settings: [...new Set(error.problems.map((p) => p.split(":", 1)[0]))] },
-      { status: 503, headers: { "cache-control": "no-store" } },
-    );
+    return Response.json({ status: "misconfigured", settings }, { status: 503, headers: { "cache-control": "no-store" } });
   }
-  return new Response(`${error.message}\n\nSee the configuration table in README.md.\nReference: ${requestRef()}\n`, {
+  const page = [
+    "kontur-gate is misconfigured. Settings to fix:",
+    ...settings.map((name) => `- ${name}`),
+    "",
+    "What is wrong with each is in the Worker's log (event config_invalid; `npx wrangler tail`).",
+    "See the configuration table in README.md.",
+    `Reference: ${requestRef()}`,
+  ];
+  return new Response(`${page.join("\n")}\n`, {
     status: 500,
     // The protections of every gate page (no caching, framing, sniffing or referrer), as plain text.
     headers: { ...PAGE_HEADERS, "content-type": "text/plain; charset=utf-8" },

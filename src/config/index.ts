@@ -3,22 +3,24 @@
  * validated in one pass into a frozen `Config`. All problems are collected and reported together,
  * each naming the setting; values of secrets are never echoed.
  */
+import { readCors, type CorsSettings } from "./cors";
 import { readAssertionKey, readAssertionMode, readPreviousAssertionKeys, readSessionSecrets, type AssertionKeyJwk, type AssertionMode, type AssertionPublicJwk } from "./keys";
 import { readAuthPrefix, readPathPatterns } from "./paths";
 import { readIssuer, readOrigin, readScopes, readTimeout } from "./provider";
-import { parseList, SettingsReader, throwIfProblems, type Settings } from "./reader";
+import { asciiLowerCase, isAsciiAddress, parseList, SettingsReader, throwIfProblems, type SettingName, type Settings } from "./reader";
 import { readRoutes, type HasService, type Route } from "./routes";
 import { readServiceTokens, type ServiceTokens } from "./service-tokens";
 
 export type { AssertionKeyJwk, AssertionMode, AssertionPublicJwk } from "./keys";
+export type { PreflightMode } from "./cors";
 export type { AllowLists, HasService, Route, RouteAccess, Upstream } from "./routes";
 export type { ServiceTokens } from "./service-tokens";
-export { base64urlDecode, isLoopbackHost, parseDuration, parseList, SETTING_NAMES, type SettingName, type Settings } from "./reader";
+export { asciiLowerCase, base64urlDecode, isAsciiAddress, isLoopbackHost, parseDuration, parseList, SETTING_NAMES, type SettingName, type Settings } from "./reader";
 
 export type ClientAuthMethod = "client_secret_post" | "client_secret_basic";
 export type PkceMode = "auto" | "on" | "off";
 
-export interface Config {
+export interface Config extends CorsSettings {
   readonly issuer: URL;
   readonly clientId: string;
   readonly clientSecret: string;
@@ -64,6 +66,15 @@ export interface ParseOptions {
 
 const MAX_SESSION_TTL = 400 * 86400;
 
+/** An e-mail allow-list, ASCII-lower-cased; an entry with other characters could never match. */
+function readAddresses(reader: SettingsReader, name: SettingName): string[] {
+  const entries = parseList(reader.raw(name));
+  for (const entry of entries.filter((e) => !isAsciiAddress(e))) {
+    reader.problem(name, `"${entry}" is not ASCII; write an internationalized domain in its xn-- form`);
+  }
+  return entries.filter(isAsciiAddress).map(asciiLowerCase);
+}
+
 /** Parses and validates every setting; throws one ConfigError listing every problem. */
 export function parseConfig(settings: Settings, options: ParseOptions = {}): Config {
   const reader = new SettingsReader(settings);
@@ -96,14 +107,15 @@ export function parseConfig(settings: Settings, options: ParseOptions = {}): Con
     assertionMode: readAssertionMode(reader),
     publicPaths: readPathPatterns(reader, "PUBLIC_PATHS"),
     apiPaths: readPathPatterns(reader, "API_PATHS"),
-    allowedEmails: parseList(reader.raw("ALLOWED_EMAILS")).map((email) => email.toLowerCase()),
-    allowedEmailDomains: parseList(reader.raw("ALLOWED_EMAIL_DOMAINS")).map((domain) => domain.toLowerCase().replace(/^@/, "")),
+    allowedEmails: readAddresses(reader, "ALLOWED_EMAILS"),
+    allowedEmailDomains: readAddresses(reader, "ALLOWED_EMAIL_DOMAINS").map((domain) => domain.replace(/^@/, "")),
     allowedSubjects: parseList(reader.raw("ALLOWED_SUBJECTS")),
     logoutAtProvider: reader.flag("LOGOUT_AT_PROVIDER"),
     passAccessToken: reader.flag("PASS_ACCESS_TOKEN"),
     authPrefix: readAuthPrefix(reader),
     routes: readRoutes(reader, serviceTokens, options.hasService),
     serviceTokens,
+    ...readCors(reader),
   };
   const config: Config = { ...settingsRead, assertionPreviousKeys: readPreviousAssertionKeys(reader, settingsRead.assertionKey) };
   throwIfProblems(reader);

@@ -21,7 +21,10 @@ export interface AssertionPublicJwk extends JsonWebKey {
 const KEY_HINT = "generate one with: openssl rand -base64 32 | tr '+/' '-_' | tr -d '='";
 
 export function readSessionSecrets(reader: SettingsReader): Uint8Array[] {
-  const entries = parseList(reader.required("SESSION_SECRETS", `comma-separated base64url keys of at least 32 bytes; ${KEY_HINT}`));
+  const raw = reader.required("SESSION_SECRETS", `comma-separated base64url keys of at least 32 bytes; ${KEY_HINT}`);
+  const entries = parseList(raw);
+  // A value of commas alone would leave the keyring empty: nothing could be sealed or opened.
+  if (raw !== "" && entries.length === 0) reader.problem("SESSION_SECRETS", `holds no key, only commas; ${KEY_HINT}`);
   const keys: Uint8Array[] = [];
   entries.forEach((entry, index) => {
     const bytes = base64urlDecode(entry);

@@ -33,6 +33,8 @@ export const SETTING_NAMES = [
   "ASSERTION_MODE",
   "ROUTES",
   "SERVICE_TOKENS",
+  "CORS_ORIGINS",
+  "CORS_PREFLIGHT",
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -55,6 +57,19 @@ export function parseDuration(raw: string): number | undefined {
   const match = DURATION.exec(raw.trim());
   if (!match) return undefined;
   return Number(match[1]) * UNIT_SECONDS[match[2] ?? ""]!;
+}
+
+/**
+ * Lower-cases ASCII letters only. `String.prototype.toLowerCase` also folds look-alikes into ASCII
+ * (the Kelvin sign U+212A becomes `k`), which would let `admin@\u212Aontur.ru` match `kontur.ru`.
+ */
+export function asciiLowerCase(text: string): string {
+  return text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
+
+/** Printable ASCII without spaces: the only addresses and domains the allow-lists compare. */
+export function isAsciiAddress(text: string): boolean {
+  return /^[\x21-\x7e]+$/.test(text);
 }
 
 /** Comma-separated list, spaces ignored, empty entries dropped. */

@@ -5,7 +5,7 @@
  * reported at once, each naming the route's index (0-based, as in the array) and the field.
  */
 import { patternProblem } from "./paths";
-import { isLoopbackHost, parseDuration, parseList, SETTING_NAMES, type SettingsReader } from "./reader";
+import { asciiLowerCase, isAsciiAddress, isLoopbackHost, parseDuration, parseList, SETTING_NAMES, type SettingsReader } from "./reader";
 import { SERVICE_NAME, type ServiceTokens } from "./service-tokens";
 
 export type RouteAccess = "users" | "public" | "api" | "deny";
@@ -178,9 +178,15 @@ function readLists(r: RouteReader): AllowLists | undefined {
   const domains = r.list("email_domains");
   const subjects = r.list("subjects");
   if (emails === undefined && domains === undefined && subjects === undefined) return undefined;
+  // As the global lists: ASCII only (an internationalized domain in its xn-- form), lower-cased
+  // for ASCII letters only, so no Unicode look-alike can match a listed address.
+  const addresses = (field: string, entries: readonly string[]): string[] => {
+    for (const entry of entries.filter((e) => !isAsciiAddress(e))) r.problem(field, `"${entry}" is not ASCII; write an internationalized domain in its xn-- form`);
+    return entries.filter(isAsciiAddress).map(asciiLowerCase);
+  };
   return {
-    allowedEmails: (emails ?? []).map((email) => email.toLowerCase()),
-    allowedEmailDomains: (domains ?? []).map((domain) => domain.toLowerCase().replace(/^@/, "")),
+    allowedEmails: addresses("emails", emails ?? []),
+    allowedEmailDomains: addresses("email_domains", domains ?? []).map((domain) => domain.replace(/^@/, "")),
     allowedSubjects: subjects ?? [],
   };
 }

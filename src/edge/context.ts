@@ -56,7 +56,7 @@ export class RequestContext {
   }
 
   get store(): SessionStore {
-    this.#store ??= new SessionStore(this.kv, this.runtime.keyring);
+    this.#store ??= new SessionStore(this.kv, this.runtime.keyring, this.url.hostname);
     return this.#store;
   }
 }

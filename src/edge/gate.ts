@@ -9,11 +9,13 @@ import { createMiddleware } from "hono/factory";
 import type { Config, Route } from "../config";
 import { isRecentAuthentication } from "../oidc/decisions";
 import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../policy/access";
+import { isAllowedSocketOrigin, withCorsHeaders } from "../policy/cors";
 import { canonicalPath, type CanonicalPath } from "../policy/path";
 import { decideRoute } from "../policy/routes";
 import { authenticateService, presentsServiceCredentials, stripServiceCredentials } from "../policy/service-tokens";
 import { forward, privateCaching, upstreamUrl } from "../proxy/forward";
 import { addIdentity, sanitizedHeaders } from "../proxy/headers";
+import { answerPreflight } from "../proxy/preflight";
 import { resolveSession } from "../session/check";
 import { sessionCookieName, type CookieScope } from "../session/cookie";
 import { beginLogin } from "../session/login";
@@ -76,11 +78,11 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   if (route?.access === "deny") throw new GateError("forbidden", `The route "${route.name}" is closed to everyone`);
   const upstream = upstreamFor(c.env, route, url, config);
 
-  if (isPreflight(request)) {
-    // A browser's preflight has no body: one that carries a body (or says it does) is no preflight
-    // and must not smuggle a payload past the login to the origin.
-    for (const name of ["content-length", "content-type", "transfer-encoding"]) headers.delete(name);
-    return forward(new Request(request.url, { method: "OPTIONS" }), upstream.url, headers, "shared", upstream.binding);
+  const corsMode = route?.corsPreflight ?? config.corsPreflight;
+  if (isPreflight(request)) return answerPreflight(request, headers, upstream, config.corsOrigins, corsMode);
+  const origin = request.headers.get("origin");
+  if (request.headers.get("upgrade")?.toLowerCase() === "websocket" && !isAllowedSocketOrigin(origin, url.origin, config.corsOrigins)) {
+    throw new GateError("cross_site", `A WebSocket upgrade from ${origin} (not this site, not in CORS_ORIGINS)`);
   }
 
   // A machine client is judged by its token alone: no session is read and no cookie is set.
@@ -106,7 +108,9 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   const isPublic = (): boolean => (route === undefined ? isPublicPath(path(), config) : route.access === "public" && !path().ambiguous);
 
   // A public path is served to everyone; only a user the allow-lists let in is named to the origin.
-  if (!allowed && isPublic()) return forward(request, upstream.url, headers, "shared", upstream.binding);
+  if (!allowed && isPublic()) {
+    return withCorsHeaders(request, await forward(request, upstream.url, headers, "shared", upstream.binding), config.corsOrigins, corsMode);
+  }
 
   // No session, or (step-up) one whose sign-in at the provider is older than the route's max_age.
   const maxAge = route?.maxAge;
@@ -134,5 +138,6 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
       ? await signer.signForSession(claims, ctx.now, session.exp)
       : await signer.sign({ ...claims, method: request.method, url: upstream.url.href }, ctx.now);
   addIdentity(headers, { user: session.user, assertion, accessToken: config.passAccessToken ? session.at : undefined });
-  return privateCaching(await forward(request, upstream.url, headers, "personal", upstream.binding));
+  const answer = privateCaching(await forward(request, upstream.url, headers, "personal", upstream.binding));
+  return withCorsHeaders(request, answer, config.corsOrigins, corsMode);
 });

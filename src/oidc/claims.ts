@@ -8,6 +8,8 @@ import type { IDToken } from "oauth4webapi";
 export interface UserClaims {
   readonly sub: string;
   readonly email?: string;
+  /** Present (and `false`) only when the provider says the address is not verified. */
+  readonly email_verified?: false;
   readonly name?: string;
   readonly given_name?: string;
   readonly family_name?: string;
@@ -21,6 +23,8 @@ export function userClaims(claims: IDToken): UserClaims {
     Object.entries({
       sub: claims.sub,
       email: pick("email"),
+      // Some providers send the boolean as a string; anything but an explicit "no" is not recorded.
+      email_verified: claims.email_verified === false || claims.email_verified === "false" ? false : undefined,
       name: pick("name"),
       given_name: pick("given_name"),
       family_name: pick("family_name"),

@@ -2,7 +2,7 @@
  * Who gets through, decided without I/O: is the path public, does the client want JSON instead of
  * a login redirect, may this user in. Anything ambiguous is treated as protected.
  */
-import type { AllowLists, Config } from "../config";
+import { asciiLowerCase, isAsciiAddress, type AllowLists, type Config } from "../config";
 import type { UserClaims } from "../oidc/claims";
 import { matchesAny, type CanonicalPath } from "./path";
 
@@ -39,10 +39,20 @@ export function prefersHtml(request: Request): boolean {
   return (request.headers.get("accept") ?? "").includes("text/html");
 }
 
-/** The domain of a well-formed address with exactly one `@`, lowercased. */
+/** The domain of a well-formed address with exactly one `@`. */
 function emailDomain(email: string): string | undefined {
   const parts = email.split("@");
-  return parts.length === 2 && parts[0] !== "" && parts[1] !== "" ? parts[1]!.toLowerCase() : undefined;
+  return parts.length === 2 && parts[0] !== "" && parts[1] !== "" ? parts[1] : undefined;
+}
+
+/**
+ * The user's address as the allow-lists compare it: only a verified one (`email_verified` not
+ * `false`: anyone can type an address at a provider that does not check it), only ASCII, and
+ * lower-cased for ASCII letters only, so no Unicode look-alike folds into a listed address.
+ */
+export function comparableEmail(user: UserClaims): string | undefined {
+  if (user.email === undefined || user.email_verified === false || !isAsciiAddress(user.email)) return undefined;
+  return asciiLowerCase(user.email);
 }
 
 /** True when no allow-list is configured, or the user matches one of them (the global lists: the `Config`). */
@@ -50,7 +60,8 @@ export function isAllowed(user: UserClaims, lists: AllowLists): boolean {
   const { allowedEmails, allowedEmailDomains, allowedSubjects } = lists;
   if (allowedEmails.length === 0 && allowedEmailDomains.length === 0 && allowedSubjects.length === 0) return true;
   if (allowedSubjects.includes(user.sub)) return true;
-  const email = user.email?.toLowerCase();
-  if (email === undefined || emailDomain(email) === undefined) return false;
-  return allowedEmails.includes(email) || allowedEmailDomains.includes(emailDomain(email)!);
+  const email = comparableEmail(user);
+  const domain = email === undefined ? undefined : emailDomain(email);
+  if (email === undefined || domain === undefined) return false;
+  return allowedEmails.includes(email) || allowedEmailDomains.includes(domain);
 }

@@ -92,6 +92,7 @@ export class AssertionSigner {
       aud: input.audience,
       sub: user.sub,
       ...(user.email === undefined ? {} : { email: user.email }),
+      ...(user.email_verified === false ? { email_verified: false } : {}),
       ...(user.name === undefined ? {} : { name: user.name }),
       ...(input.authTime === undefined ? {} : { auth_time: input.authTime }),
       ...(input.route === undefined ? {} : { route: input.route }),

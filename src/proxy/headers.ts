@@ -22,39 +22,61 @@ export function encodeHeaderValue(value: string): string {
   return /^[\x20-\x24\x26-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
-/** Removes cookies the gate owns (`isGateCookie(name)`) from a `Cookie` header; undefined if none remain. */
+/**
+ * Removes cookies the gate owns (`isGateCookie(name)`) from a `Cookie` header; undefined if none
+ * remain. A pair is dropped when any of its `,`-separated parts names one: two `Cookie` headers
+ * arrive joined with `, `, and parsers that still split on `,` (RFC 2965) would find the gate's.
+ */
 export function withoutGateCookies(cookieHeader: string, isGateCookie: (name: string) => boolean): string | undefined {
   const kept = cookieHeader
     .split(";")
     .map((pair) => pair.trim())
-    .filter((pair) => pair !== "" && !isGateCookie(pair.split("=", 1)[0]!.trim()));
+    .filter((pair) => pair !== "" && !pair.split(",").some((part) => isGateCookie(part.split("=", 1)[0]!.trim())));
   return kept.length > 0 ? kept.join("; ") : undefined;
 }
 
 /**
- * Headers with which IIS, Symfony, Laravel, Spring and some proxies let a client replace the path or
- * prefix the application routes on: a request the gate let through as public (`/static/x`) must
- * not be routed to `/admin` by the origin.
+ * Headers with which some proxy, framework or auth proxy tells the application who the user is or
+ * where the request came from (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `X-Host`, oauth2-proxy's
+ * `X-Auth-Request-*`, Apache's `Remote-User`, …), plus those with which IIS, Symfony, Laravel,
+ * Spring and Envoy let a client replace the path the application routes on: a request the gate
+ * let through as public (`/static/x`) must not be routed to `/admin` by the origin. No client copy
+ * of any of them reaches the origin; the gate sets its own `X-Forwarded-*` and `X-Real-IP`.
  */
-const ROUTING_OVERRIDES = ["x-original-url", "x-rewrite-url", "x-forwarded-prefix", "x-forwarded-path", "x-original-uri"];
+const CLIENT_METADATA = [
+  "forwarded",
+  "x-real-ip",
+  "x-host",
+  "x-original-host",
+  "x-envoy-original-path",
+  "remote-user",
+  "x-remote-user",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-original-uri",
+];
+const STRIPPED_PREFIXES = ["x-forwarded-", "x-auth-request-"];
 
 /**
- * Every client-supplied header the origin never receives as sent: the identity headers, the routing
- * overrides, `Host` (left to `fetch`, which follows the upstream URL) and `Cookie` (sent on
- * without the gate's cookies). Some servers (nginx with `underscores_in_headers`, CGI/PHP, WSGI)
- * read `X_Forwarded_User` as `X-Forwarded-User`, so names are compared with `_` folded into `-`.
+ * Every client-supplied header the origin never receives as sent: the identity headers, the
+ * client's forwarding metadata and routing overrides, `Host` (left to `fetch`, which follows the
+ * upstream URL) and `Cookie` (sent on without the gate's cookies). Some servers (nginx with
+ * `underscores_in_headers`, CGI/PHP, WSGI) read `X_Forwarded_User` as `X-Forwarded-User`, so names
+ * are compared with `_` folded into `-`.
  */
-const STRIPPED = new Set<string>([...IDENTITY_HEADERS, ...ROUTING_OVERRIDES, "cookie", "host"]);
+const STRIPPED = new Set<string>([...IDENTITY_HEADERS, ...CLIENT_METADATA, "cookie", "host"]);
 
 function isStripped(name: string): boolean {
-  return STRIPPED.has(name.includes("_") ? name.replace(/_/g, "-") : name);
+  const folded = name.includes("_") ? name.replace(/_/g, "-") : name;
+  return STRIPPED.has(folded) || STRIPPED_PREFIXES.some((prefix) => folded.startsWith(prefix));
 }
 
 /**
  * The headers the origin receives, before identity is added; the host and scheme the visitor used
- * travel in `X-Forwarded-Host`/`-Proto`. One native copy, then one pass over the headers actually
- * present deleting the stripped ones: in workerd cheaper than appending header by header, and than
- * deleting every name on the list whether it was sent or not.
+ * travel in `X-Forwarded-Host`/`-Proto`, and the visitor's address as Cloudflare saw it
+ * (`CF-Connecting-IP`) in `X-Forwarded-For` and `X-Real-IP`. One native copy, then one pass over
+ * the headers actually present deleting the stripped ones: in workerd cheaper than appending
+ * header by header, and than deleting every name on the list whether it was sent or not.
  */
 export function sanitizedHeaders(incoming: Headers, requestUrl: URL, isGateCookie: (name: string) => boolean): Headers {
   const headers = new Headers(incoming);
@@ -67,6 +89,11 @@ export function sanitizedHeaders(incoming: Headers, requestUrl: URL, isGateCooki
   }
   headers.set("x-forwarded-host", requestUrl.host);
   headers.set("x-forwarded-proto", requestUrl.protocol.slice(0, -1));
+  const client = incoming.get("cf-connecting-ip");
+  if (client !== null) {
+    headers.set("x-forwarded-for", client);
+    headers.set("x-real-ip", client);
+  }
   const kept = cookie === undefined ? undefined : withoutGateCookies(cookie, isGateCookie);
   if (kept !== undefined) headers.set("cookie", kept);
   return headers;
@@ -81,7 +108,8 @@ export interface Identity {
 export function addIdentity(headers: Headers, identity: Identity): void {
   const { user } = identity;
   headers.set("x-forwarded-user", encodeHeaderValue(user.sub));
-  if (user.email !== undefined) headers.set("x-forwarded-email", encodeHeaderValue(user.email));
+  // An address the provider has not verified names nobody: the assertion carries it, marked.
+  if (user.email !== undefined && user.email_verified !== false) headers.set("x-forwarded-email", encodeHeaderValue(user.email));
   if (user.name !== undefined) headers.set("x-forwarded-name", encodeHeaderValue(user.name));
   headers.set("x-auth-assertion", identity.assertion);
   if (identity.accessToken !== undefined) headers.set("x-forwarded-access-token", identity.accessToken);

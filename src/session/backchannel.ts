@@ -126,7 +126,7 @@ export async function backchannelLogout(rt: BackchannelRuntime, kv: KVNamespace,
     if ((await kv.get(key)) !== null) throw invalid('The logout token\'s "jti" was seen before (a replay)');
     const sessions =
       claims.sid === undefined ? await sessionsOfUser(kv, claims.sub ?? "") : await sessionsOfProviderSid(kv, claims.sid, claims.sub);
-    ended = await endSessions(kv, sessions);
+    ended = await endSessions(kv, sessions, now);
     // Remembered once the sessions are ended, so that a provider retrying after a KV failure is not
     // taken for a replay; kept until the token would be refused as too old anyway.
     await kv.put(key, "", { expirationTtl: Math.max(KV_MIN_TTL, claims.iat + LOGOUT_TOKEN_MAX_AGE + CLOCK_SKEW - now) });

@@ -56,7 +56,8 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
   // refresh. Reading the record right before calling the provider keeps one-time tokens single-use.
   const refreshedElsewhere = record.refreshedAt !== undefined && record.refreshedAt > cookie.chk;
   if (refreshedElsewhere || record.refreshToken === undefined || !accessTokenDue(record, at, config.sessionCheckInterval)) {
-    if (!found.current) await write(store, cookie.sid, record, at, "kv_reseal"); // re-seal under the newest key
+    // Re-seal under the newest key; a logout meanwhile wins.
+    if (!found.current && !(await write(store, cookie.sid, record, at, "kv_reseal"))) return { kind: "ended", reason: "revoked" };
     return checked(rt, cookie, record, at);
   }
   let tokens: RefreshedTokens;
@@ -89,12 +90,12 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
     refreshedAt: at,
   };
   // A logout (or an operator's revocation) while the provider was answering deleted the record:
-  // writing the refreshed one back would undo it. KV has no compare-and-swap, so this narrows the
-  // window to the moment between this read and the write.
+  // writing the refreshed one back would undo it. A revocation that only deletes is caught here;
+  // a logout's tombstone also catches one that lands between this read and the write.
   const stillThere = await store.get(cookie.sid).catch(() => "unknown" as const);
   if (stillThere === undefined) return { kind: "ended", reason: "revoked" };
   // One write per check, whatever happened: the refreshed record also re-seals under the newest key.
-  await write(store, cookie.sid, refreshed, at, "kv_write");
+  if (!(await write(store, cookie.sid, refreshed, at, "kv_write"))) return { kind: "ended", reason: "revoked" };
   await logUser("refresh_ok", record.sub);
   return checked(rt, cookie, refreshed, at);
 }
@@ -112,15 +113,17 @@ function withinTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * Writes the record; a KV failure is logged, not thrown: the request goes on from the cookie. (A
- * refreshed record that could not be stored leaves a used refresh token in KV; the next refresh
- * then gets `invalid_grant` and the session ends — the one way a KV outage can end a session.)
+ * Writes the record back unless the session ended meanwhile (false then). A KV failure is logged,
+ * not thrown: the request goes on from the cookie. (A refreshed record that could not be stored
+ * leaves a used refresh token in KV; the next refresh then gets `invalid_grant` and the session
+ * ends — the one way a KV outage can end a session.)
  */
-async function write(store: SessionStore, sid: string, record: SessionRecord, at: number, step: string): Promise<void> {
+async function write(store: SessionStore, sid: string, record: SessionRecord, at: number, step: string): Promise<boolean> {
   try {
-    await store.put(sid, record, at);
+    return await store.putUnlessEnded(sid, record, at);
   } catch (error) {
     log("provider_error", { step, reason: describe(error) });
+    return true;
   }
 }
 
@@ -172,7 +175,7 @@ function nothingDue(opened: OpenedCookie, at: number, config: Config): boolean {
 export async function resolveSession(req: SessionRequest, rawCookie: string | undefined): Promise<SessionCookie | undefined> {
   if (rawCookie === undefined) return undefined;
   // Opened once per isolate and raw value; the time decisions still run on every request.
-  const opened = await openCachedSessionCookie(req.runtime.keyring, rawCookie);
+  const opened = await openCachedSessionCookie(req.runtime.keyring, rawCookie, req.url.hostname);
   // The common case costs no log context: nothing below can happen, so nothing can be logged.
   if (opened !== undefined && nothingDue(opened, req.now, req.runtime.config)) return opened.cookie;
   return req.logged(() => settleSession(req, opened));
@@ -194,8 +197,9 @@ async function settleSession(req: SessionRequest, opened: OpenedCookie | undefin
     return ended();
   }
   if (config.sessionIdleTtl !== undefined && at - cookie.seen > config.sessionIdleTtl) {
+    // Only this copy of the cookie is idle: another copy (a live tab, a restored backup) may have
+    // kept the session going, so the record stays to its TTL and the live copy keeps working.
     await logUser("session_expired", cookie.user.sub, { reason: "idle" });
-    req.waitUntil(store.delete(cookie.sid).catch(() => undefined));
     return ended();
   }
   let reissue = !opened.current;
@@ -214,7 +218,7 @@ async function settleSession(req: SessionRequest, opened: OpenedCookie | undefin
     reissue = true;
   }
   if (reissue) {
-    const sealed = await sealSessionCookie(rt.keyring, cookie);
+    const sealed = await sealSessionCookie(rt.keyring, cookie, req.url.hostname);
     req.setCookies.push(serializeCookie(req.scope, SESSION_COOKIE, sealed, cookie.exp - at));
   }
   return cookie;

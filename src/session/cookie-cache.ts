@@ -10,9 +10,8 @@
  * opening is saved — every time-based decision (`exp`, the idle limit, the check interval) runs
  * on every request in session/check.ts.
  *
- * The key must hold everything the opening depends on besides the keyring: today that is the raw
- * value alone (the purpose is the fixed cookie name). Should the seal's purpose ever name the host,
- * the host belongs in the key too, or a cookie opened on one host would be accepted on another.
+ * The key must hold everything the opening depends on besides the keyring: the raw value and the
+ * host name the seal's purpose names, or a cookie opened on one host would be accepted on another.
  */
 import { openSessionCookie, type SessionCookie } from "./cookie";
 import type { Keyring } from "./seal";
@@ -43,16 +42,21 @@ function frozen(opened: OpenedCookie): OpenedCookie {
   return Object.freeze({ cookie, current: opened.current });
 }
 
-/** `openSessionCookie`, remembered per exact raw value: anything forged or malformed is undefined and never stored. */
-export async function openCachedSessionCookie(keyring: Keyring, raw: string): Promise<OpenedCookie | undefined> {
+/**
+ * `openSessionCookie`, remembered per host name and exact raw value: anything forged, malformed or
+ * sealed for another host is undefined and never stored.
+ */
+export async function openCachedSessionCookie(keyring: Keyring, raw: string, host: string): Promise<OpenedCookie | undefined> {
   const cache = cacheFor(keyring);
-  const hit = cache.get(raw);
+  // A space cannot occur in a host name, so no two (host, value) pairs share a key.
+  const key = `${host} ${raw}`;
+  const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const opened = await openSessionCookie(keyring, raw);
+  const opened = await openSessionCookie(keyring, raw, host);
   if (opened === undefined) return undefined;
   const entry = frozen(opened);
   if (cache.size >= COOKIE_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(raw, entry);
+  cache.set(key, entry);
   return entry;
 }
 

@@ -82,15 +82,27 @@ function isSessionCookie(value: unknown): value is SessionCookie {
   );
 }
 
-export async function sealSessionCookie(keyring: Keyring, cookie: SessionCookie): Promise<string> {
-  return seal(keyring, SESSION_COOKIE, cookie);
+/**
+ * The session cookie is sealed for the host name it was issued on: the same cookie moved to another
+ * host the gate serves (or to another deployment sharing `SESSION_SECRETS`) opens to nothing. The
+ * port is left out, as browsers leave it out of a cookie's scope.
+ */
+function cookiePurpose(host: string): string {
+  return `${SESSION_COOKIE}@${host}`;
 }
 
-/** Opens the session cookie; anything forged, truncated or sealed with an unknown key is undefined. */
-export async function openSessionCookie(keyring: Keyring, raw: string | undefined): Promise<{ cookie: SessionCookie; current: boolean } | undefined> {
+export async function sealSessionCookie(keyring: Keyring, cookie: SessionCookie, host: string): Promise<string> {
+  return seal(keyring, cookiePurpose(host), cookie);
+}
+
+/**
+ * Opens the session cookie presented to `host`; anything forged, truncated, sealed with an unknown
+ * key or for another host is undefined.
+ */
+export async function openSessionCookie(keyring: Keyring, raw: string | undefined, host: string): Promise<{ cookie: SessionCookie; current: boolean } | undefined> {
   // Far above a real cookie (~1 KB): refuse to spend crypto on junk.
   if (raw === undefined || raw.length > 4096) return undefined;
-  const opened = await open(keyring, SESSION_COOKIE, raw);
+  const opened = await open(keyring, cookiePurpose(host), raw);
   if (opened === undefined || !isSessionCookie(opened.value)) return undefined;
   return { cookie: opened.value, current: opened.current };
 }

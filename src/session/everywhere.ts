@@ -34,7 +34,7 @@ export async function signedOutUser(keyring: Keyring, raw: string | undefined, n
 
 /** Ends this browser's session (./logout.ts) and its index entry, and remembers whose it was. */
 export async function logoutHere(req: SessionRequest, rawCookie: string | undefined, returnTo: string | undefined): Promise<Response> {
-  const opened = await openSessionCookie(req.runtime.keyring, rawCookie);
+  const opened = await openSessionCookie(req.runtime.keyring, rawCookie, req.url.hostname);
   const response = await logout(req, rawCookie, returnTo);
   if (opened !== undefined) {
     const { sid, user } = opened.cookie;
@@ -58,7 +58,7 @@ export async function logoutEverywhere(
   returnTo: string | undefined,
 ): Promise<Response> {
   const { keyring } = req.runtime;
-  const sub = (await openSessionCookie(keyring, rawCookie))?.cookie.user.sub ?? (await signedOutUser(keyring, rawSignedOut, req.now));
+  const sub = (await openSessionCookie(keyring, rawCookie, req.url.hostname))?.cookie.user.sub ?? (await signedOutUser(keyring, rawSignedOut, req.now));
   // This browser first: its record still holds the id_token the provider's end-session page wants.
   const response = await logout(req, rawCookie, returnTo);
   req.setCookies.push(clearCookie(req.scope, SIGNED_OUT_COOKIE));
@@ -66,7 +66,7 @@ export async function logoutEverywhere(
   let ended = 0;
   if (sub !== undefined) {
     try {
-      ended = await endSessions(req.store.kv, await sessionsOfUser(req.store.kv, sub));
+      ended = await endSessions(req.store.kv, await sessionsOfUser(req.store.kv, sub), req.now);
     } catch (error) {
       failure = error;
     }

@@ -7,12 +7,14 @@ import { GateError } from "../common/errors";
 import { log, logUser } from "../common/log";
 import { describe } from "../oidc/decisions";
 import { safeReturnPath } from "../policy/return-path";
+import { parse } from "hono/utils/cookie";
 import { userClaims } from "../oidc/claims";
-import { SESSION_COOKIE, serializeCookie, sealSessionCookie, type SessionCookie } from "./cookie";
+import { openSessionCookie, SESSION_COOKIE, serializeCookie, sealSessionCookie, sessionCookieName, type SessionCookie } from "./cookie";
+import { endStoredSession } from "./logout";
 import { storePendingLogin, takePendingLogin, type PendingLoginCookie } from "./pending-login";
 import type { SessionRequest } from "./request";
 import { newSessionId, type SessionRecord } from "./store";
-import { indexSession } from "./user-index";
+import { indexSession, unindexSession } from "./user-index";
 
 /**
  * Claims (and the access token with PASS_ACCESS_TOKEN) the session cookie carries, as UTF-8 JSON.
@@ -79,8 +81,23 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
     // KV did not take the record: no session without its record (it could never be revoked).
     throw new GateError("provider_unavailable", `The session record could not be stored (${describe(error)})`);
   }
+  await endPreviousSession(req, cookieHeader);
   await logUser("login_ok", user.sub, { refresh_token: tokens.refreshToken !== undefined });
   return new Response(null, { status: 302, headers: { location: login.returnTo, "cache-control": "no-store" } });
+}
+
+/**
+/**
+ * A new login in a browser ends the session that browser had (its cookie came with the callback):
+ * it is replaced by the new cookie, and left running it would be a second, forgotten way in.
+ */
+async function endPreviousSession(req: SessionRequest, cookieHeader: string): Promise<void> {
+  const previous = await openSessionCookie(req.runtime.keyring, parse(cookieHeader)[sessionCookieName(req.scope)], req.url.hostname);
+  if (previous === undefined) return;
+  const { sid, user } = previous.cookie;
+  await endStoredSession(req.store, sid, req.now);
+  // A leftover index entry would only make `npm run sessions -- list` skip a dead session.
+  await unindexSession(req.store.kv, user.sub, sid).catch((error: unknown) => log("provider_error", { step: "kv_delete", reason: describe(error) }));
 }
 
 /**
@@ -103,7 +120,7 @@ export async function createSession(
     indexSession(req.store.kv, { sid, sub: record.sub, email: carried.user.email, providerSid, host: req.url.host, iat: at, exp }, at),
   ]);
   const cookie: SessionCookie = { v: 1, sid, ...carried, iat: at, exp, chk: at, seen: at };
-  const sealed = await sealSessionCookie(keyring, cookie);
+  const sealed = await sealSessionCookie(keyring, cookie, req.url.hostname);
   req.setCookies.push(serializeCookie(req.scope, SESSION_COOKIE, sealed, config.sessionTtl));
   req.session = cookie;
   return cookie;

@@ -12,6 +12,7 @@
  * returns metadata) is all a search costs.
  */
 import { userHash } from "../common/log";
+import { writeTombstone } from "./store";
 
 /** Cloudflare KV refuses expirations shorter than this (seconds). */
 const KV_MIN_TTL = 60;
@@ -132,16 +133,16 @@ export async function sessionsOfProviderSid(kv: KVNamespace, providerSid: string
 }
 
 /**
- * Ends sessions: deletes each record (a deleted record refuses the session at its next check) and
- * its index entries. Returns how many were ended.
+ * Ends sessions: writes each one's tombstone, then deletes its record (a deleted record refuses the
+ * session at its next check; the tombstone keeps a check that was refreshing meanwhile from writing
+ * it back) and its index entries. Returns how many were ended.
  */
-export async function endSessions(kv: KVNamespace, sessions: readonly { sid: string; user: string; ph?: string | undefined }[]): Promise<number> {
+export async function endSessions(kv: KVNamespace, sessions: readonly { sid: string; user: string; ph?: string | undefined }[], now: number): Promise<number> {
   await Promise.all(
-    sessions.flatMap(({ sid, user, ph }) => [
-      kv.delete(`session:${sid}`),
-      kv.delete(`user:${user}:${sid}`),
-      ...(ph === undefined ? [] : [kv.delete(`psid:${ph}:${sid}`)]),
-    ]),
+    sessions.map(async ({ sid, user, ph }) => {
+      await writeTombstone(kv, sid, now);
+      await Promise.all([kv.delete(`session:${sid}`), kv.delete(`user:${user}:${sid}`), ...(ph === undefined ? [] : [kv.delete(`psid:${ph}:${sid}`)])]);
+    }),
   );
   return sessions.length;
 }

@@ -20,24 +20,27 @@ describe("wrong configuration fails at the first request, naming the setting", (
   });
   afterAll(() => gate.close());
 
-  it("every page is a plain-text 500 listing every wrong setting and the fix", async () => {
+  it("every page is a plain-text 500 naming every wrong setting, and no value", async () => {
     const response = await new HttpClient().get(`${gate.url}/any/page`, NAVIGATE);
     expect(response.status).toBe(500);
     expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await response.text();
-    expect(text).toContain("OIDC_CLIENT_ID: is required");
-    expect(text).toContain("SESSION_SECRETS: key #1");
-    expect(text).toContain("SESSION_TTL: must be whole seconds");
-    expect(text).toContain("OIDC_ISSUER: uses http://; use https://, or set OIDC_ALLOW_HTTP=true");
+    for (const name of ["OIDC_CLIENT_ID", "SESSION_SECRETS", "SESSION_TTL", "OIDC_ISSUER"]) expect(text).toContain(`- ${name}\n`);
+    expect(text).toContain("config_invalid");
+    expect(text).not.toContain("forever");
+    expect(text).not.toContain("identity.example");
     expect(text).not.toContain(secretValue);
     expect(text).not.toMatch(/\n\s+at .+\(/); // no stack trace
   });
 
-  it("logs the problems without any secret value", async () => {
+  it("logs each problem and its fix, with non-secret values but without any secret value", async () => {
     await new HttpClient().get(`${gate.url}/`, NAVIGATE);
     const logs = gate.logs.join("\n");
     expect(logs).toContain("config_invalid");
-    expect(logs).toContain("OIDC_CLIENT_ID");
+    expect(logs).toContain("OIDC_CLIENT_ID: is required");
+    expect(logs).toContain("SESSION_SECRETS: key #1");
+    expect(logs).toContain('SESSION_TTL: must be whole seconds or a number with s, m, h or d, like 90, 30m, 8h, 1d (got \\"forever\\")');
+    expect(logs).toContain("OIDC_ISSUER: uses http://; use https://, or set OIDC_ALLOW_HTTP=true");
     expect(logs).not.toContain(secretValue);
   });
 

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
-describe("CORS preflights reach the origin bare", () => {
+describe("with CORS_PREFLIGHT=origin, preflights reach the origin bare", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({ vars: { CORS_PREFLIGHT: "origin" } });
   });
   afterAll(() => stack.close());
 

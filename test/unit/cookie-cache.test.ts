@@ -12,6 +12,7 @@ import { randomSecret, validSettings } from "./fixtures";
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const SUB = "0b7c3f1e-9d2a-4c6b-8e5f-1a2b3c4d5e6f";
 const T0 = 1_900_000_000;
+const HOST = "site.example";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -36,10 +37,10 @@ function countDecryptions(): { readonly count: number } {
 describe("the opened-cookie cache: opening is remembered, nothing else", () => {
   it("opens a raw value once; later requests get the same frozen value without decrypting", async () => {
     const keyring = await keyringOf(randomSecret());
-    const raw = await sealSessionCookie(keyring, sessionCookie());
+    const raw = await sealSessionCookie(keyring, sessionCookie(), HOST);
     const decryptions = countDecryptions();
-    const first = await openCachedSessionCookie(keyring, raw);
-    const second = await openCachedSessionCookie(keyring, raw);
+    const first = await openCachedSessionCookie(keyring, raw, HOST);
+    const second = await openCachedSessionCookie(keyring, raw, HOST);
     expect(decryptions.count).toBe(1);
     expect(second).toBe(first);
     expect(first?.cookie.user.sub).toBe(SUB);
@@ -48,14 +49,14 @@ describe("the opened-cookie cache: opening is remembered, nothing else", () => {
 
   it("never stores forged, tampered, foreign or malformed cookies", async () => {
     const keyring = await keyringOf(randomSecret());
-    const genuine = await sealSessionCookie(keyring, sessionCookie());
+    const genuine = await sealSessionCookie(keyring, sessionCookie(), HOST);
     const tampered = genuine.slice(0, -2) + (genuine.endsWith("A") ? "BB" : "AA");
-    const foreign = await sealSessionCookie(await keyringOf(randomSecret()), sessionCookie());
+    const foreign = await sealSessionCookie(await keyringOf(randomSecret()), sessionCookie(), HOST);
     // Sealed with our key for the cookie's purpose, but not a session cookie's shape.
-    const wrongShape = await seal(keyring, SESSION_COOKIE, { v: 1, sid: "x", user: { sub: 7 } });
+    const wrongShape = await seal(keyring, `${SESSION_COOKIE}@${HOST}`, { v: 1, sid: "x", user: { sub: 7 } });
     for (const raw of [tampered, foreign, wrongShape, "1.abc.def", "", "x".repeat(5000)]) {
-      expect(await openCachedSessionCookie(keyring, raw)).toBeUndefined();
-      expect(await openCachedSessionCookie(keyring, raw)).toBeUndefined();
+      expect(await openCachedSessionCookie(keyring, raw, HOST)).toBeUndefined();
+      expect(await openCachedSessionCookie(keyring, raw, HOST)).toBeUndefined();
     }
     expect(cachedCookieCount(keyring)).toBe(0);
   });
@@ -63,30 +64,38 @@ describe("the opened-cookie cache: opening is remembered, nothing else", () => {
   it("a rotated keyring starts with an empty cache (and still opens cookies of the old key)", async () => {
     const [oldSecret, newSecret] = [randomSecret(), randomSecret()];
     const before = await keyringOf(oldSecret);
-    const raw = await sealSessionCookie(before, sessionCookie());
-    expect((await openCachedSessionCookie(before, raw))?.current).toBe(true);
+    const raw = await sealSessionCookie(before, sessionCookie(), HOST);
+    expect((await openCachedSessionCookie(before, raw, HOST))?.current).toBe(true);
     expect(cachedCookieCount(before)).toBe(1);
 
     const rotated = await keyringOf(newSecret, oldSecret);
     expect(cachedCookieCount(rotated)).toBe(0);
     const decryptions = countDecryptions();
-    expect((await openCachedSessionCookie(rotated, raw))?.current).toBe(false);
+    expect((await openCachedSessionCookie(rotated, raw, HOST))?.current).toBe(false);
     expect(decryptions.count).toBe(1);
 
     // A keyring without the old key: the cookie the old cache knew does not open at all.
     const withoutOld = await keyringOf(newSecret);
-    expect(await openCachedSessionCookie(withoutOld, raw)).toBeUndefined();
+    expect(await openCachedSessionCookie(withoutOld, raw, HOST)).toBeUndefined();
+  });
+
+  it("a cookie opened for one host is not taken from the cache for another (the seal names the host)", async () => {
+    const keyring = await keyringOf(randomSecret());
+    const raw = await sealSessionCookie(keyring, sessionCookie(), HOST);
+    expect(await openCachedSessionCookie(keyring, raw, HOST)).toBeDefined();
+    expect(await openCachedSessionCookie(keyring, raw, "other.example")).toBeUndefined();
+    expect(cachedCookieCount(keyring)).toBe(1);
   });
 
   it(`holds at most ${COOKIE_CACHE_SIZE} cookies, dropping the oldest first`, async () => {
     const keyring = await keyringOf(randomSecret());
-    const raws = await Promise.all(Array.from({ length: COOKIE_CACHE_SIZE + 1 }, () => sealSessionCookie(keyring, sessionCookie())));
-    for (const raw of raws) await openCachedSessionCookie(keyring, raw);
+    const raws = await Promise.all(Array.from({ length: COOKIE_CACHE_SIZE + 1 }, () => sealSessionCookie(keyring, sessionCookie(), HOST)));
+    for (const raw of raws) await openCachedSessionCookie(keyring, raw, HOST);
     expect(cachedCookieCount(keyring)).toBe(COOKIE_CACHE_SIZE);
     const decryptions = countDecryptions();
-    await openCachedSessionCookie(keyring, raws.at(-1)!);
+    await openCachedSessionCookie(keyring, raws.at(-1)!, HOST);
     expect(decryptions.count).toBe(0);
-    await openCachedSessionCookie(keyring, raws[0]!);
+    await openCachedSessionCookie(keyring, raws[0]!, HOST);
     expect(decryptions.count).toBe(1);
   });
 });
@@ -117,7 +126,7 @@ describe("resolveSession with a cached cookie: every time decision still runs pe
       url: new URL("https://site.example/"),
       now,
       scope: { secure: true },
-      store: new SessionStore(kv, rt.keyring),
+      store: new SessionStore(kv, rt.keyring, HOST),
       setCookies: [],
       waitUntil: (promise) => later.push(promise),
       logged: (work) => work(),
@@ -131,7 +140,7 @@ describe("resolveSession with a cached cookie: every time decision still runs pe
 
   it("a cached cookie past its SESSION_TTL ends the session", async () => {
     const rt = await runtime({});
-    const raw = await sealSessionCookie(rt.keyring, sessionCookie({ exp: T0 + 60 }));
+    const raw = await sealSessionCookie(rt.keyring, sessionCookie({ exp: T0 + 60 }), HOST);
     expect((await request(rt, raw, T0 + 59)).session?.user.sub).toBe(SUB);
     expect(cachedCookieCount(rt.keyring)).toBe(1);
     const after = await request(rt, raw, T0 + 60);
@@ -139,22 +148,22 @@ describe("resolveSession with a cached cookie: every time decision still runs pe
     expect(after.setCookie).toMatch(/^__Host-kg_session=;.*Max-Age=0/);
   });
 
-  it("a cached cookie unused for longer than SESSION_IDLE_TTL ends the session and its record", async () => {
+  it("a cached cookie unused for longer than SESSION_IDLE_TTL ends that cookie's session; the record, which a live copy may use, stays", async () => {
     const rt = await runtime({ SESSION_IDLE_TTL: "400" });
     const cookie = sessionCookie();
     const at = T0;
-    await new SessionStore(SESSIONS, rt.keyring).put(cookie.sid, { v: 1, sub: SUB, accessToken: "at", accessTokenExpiresAt: undefined, refreshToken: undefined, idToken: undefined, iat: at, exp: at + 3600 }, Math.floor(Date.now() / 1000));
-    const raw = await sealSessionCookie(rt.keyring, cookie);
+    await new SessionStore(SESSIONS, rt.keyring, HOST).put(cookie.sid, { v: 1, sub: SUB, accessToken: "at", accessTokenExpiresAt: undefined, refreshToken: undefined, idToken: undefined, iat: at, exp: at + 3600 }, Math.floor(Date.now() / 1000));
+    const raw = await sealSessionCookie(rt.keyring, cookie, HOST);
     expect((await request(rt, raw, T0 + 10)).session?.user.sub).toBe(SUB);
     const idle = await request(rt, raw, T0 + 401);
     expect(idle.session).toBeUndefined();
     expect(idle.setCookie).toMatch(/Max-Age=0/);
-    expect(await SESSIONS.get(`session:${cookie.sid}`)).toBeNull();
+    expect(await SESSIONS.get(`session:${cookie.sid}`)).not.toBeNull();
   });
 
   it("a cached cookie is checked against KV once SESSION_CHECK_INTERVAL has passed, and a deleted record ends it", async () => {
     const rt = await runtime({});
-    const raw = await sealSessionCookie(rt.keyring, sessionCookie());
+    const raw = await sealSessionCookie(rt.keyring, sessionCookie(), HOST);
     expect(await request(rt, raw, T0 + 299)).toMatchObject({ kvReads: 0, setCookie: undefined });
     const due = await request(rt, raw, T0 + 300);
     expect(due.kvReads).toBe(1);

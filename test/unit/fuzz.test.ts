@@ -16,6 +16,7 @@ import { openSessionCookie, sealSessionCookie, type SessionCookie } from "../../
 import { randomSecret, validSettings } from "./fixtures";
 
 const SITE = "https://site.example";
+const HOST = new URL(SITE).host;
 const RUNS = { numRuns: 300 };
 
 async function keyring(): Promise<Keyring> {
@@ -101,12 +102,12 @@ describe("the cookie opener never throws and never opens what it did not seal", 
 
   it("openSessionCookie(): arbitrary cookies are no session, and a session cookie edited anywhere is none either", async () => {
     const keys = await keyring();
-    const sealed = await sealSessionCookie(keys, session(Math.floor(Date.now() / 1000)));
+    const sealed = await sealSessionCookie(keys, session(Math.floor(Date.now() / 1000)), HOST);
     await fc.assert(
       fc.asyncProperty(fc.option(hostile(5000), { nil: undefined }), edit, async (input, change) => {
-        expect(await openSessionCookie(keys, input)).toBeUndefined();
+        expect(await openSessionCookie(keys, input, HOST)).toBeUndefined();
         const edited = applyEdit(sealed, change);
-        if (edited !== sealed) expect(await openSessionCookie(keys, edited)).toBeUndefined();
+        if (edited !== sealed) expect(await openSessionCookie(keys, edited, HOST)).toBeUndefined();
       }),
       RUNS,
     );
@@ -117,7 +118,7 @@ describe("the cookie opener never throws and never opens what it did not seal", 
     await fc.assert(
       fc.asyncProperty(fc.constant(null), async () => {
         const theirs = await keyring();
-        expect(await openSessionCookie(mine, await sealSessionCookie(theirs, session(0)))).toBeUndefined();
+        expect(await openSessionCookie(mine, await sealSessionCookie(theirs, session(0), HOST), HOST)).toBeUndefined();
       }),
       { numRuns: 20 },
     );

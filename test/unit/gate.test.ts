@@ -44,7 +44,7 @@ async function signedIn(runtime: Runtime, age = 0): Promise<string> {
     exp: now + 3600,
     chk: now,
     seen: now,
-  });
+  }, new URL(SITE).hostname);
   return `__Host-kg_session=${sealed}`;
 }
 

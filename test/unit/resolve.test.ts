@@ -11,6 +11,7 @@ import { randomSecret, validSettings } from "./fixtures";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const scope = { secure: true };
+const SITE = new URL("https://site.example/");
 const SUB = "6f1c2a9e-4b7d-4e0a-9c1f-2d3b4a5c6e7f";
 const INTERVAL = 300;
 
@@ -80,10 +81,10 @@ async function runtime(refresh: Refresh, settings: Settings = {}, keyring?: Keyr
 async function resolveSession(rt: SessionRuntime, kv: KVNamespace, scope: CookieScope, raw: string | undefined, waitUntil: SessionRequest["waitUntil"]) {
   const req: SessionRequest = {
     runtime: rt,
-    url: new URL("https://site.example/"),
+    url: SITE,
     now: Math.floor(rt.clock() / 1000),
     scope,
-    store: new SessionStore(kv, rt.keyring),
+    store: new SessionStore(kv, rt.keyring, SITE.host),
     setCookies: [],
     waitUntil,
     logged: (work) => work(),
@@ -121,7 +122,7 @@ async function seed(rt: SessionRuntime, options: Seed = {}) {
     exp: at + 28800,
     ...(options.refreshedAgo === undefined ? {} : { refreshedAt: at - options.refreshedAgo }),
   };
-  await new SessionStore(SESSIONS, options.recordKeyring ?? rt.keyring).put(sid, record, at);
+  await new SessionStore(SESSIONS, options.recordKeyring ?? rt.keyring, SITE.host).put(sid, record, at);
   const cookie: SessionCookie = {
     v: 1,
     sid,
@@ -131,11 +132,11 @@ async function seed(rt: SessionRuntime, options: Seed = {}) {
     chk: at - (options.checkedAgo ?? 0),
     seen: at - (options.seenAgo ?? 0),
   };
-  return { sid, raw: await sealSessionCookie(rt.keyring, cookie) };
+  return { sid, raw: await sealSessionCookie(rt.keyring, cookie, SITE.host) };
 }
 
 async function storedRecord(rt: SessionRuntime, sid: string) {
-  return new SessionStore(SESSIONS, rt.keyring).get(sid);
+  return new SessionStore(SESSIONS, rt.keyring, SITE.host).get(sid);
 }
 
 const noWait = () => undefined;
@@ -170,7 +171,7 @@ describe("resolveSession: a check costs one KV read and at most one KV write", (
     expect(resolved.setCookie).toMatch(/^__Host-kg_session=/);
   });
 
-  it("access token due: two reads (before the refresh and before the write), one write, one refresh — also for 20 parallel requests of the session", async () => {
+  it("access token due: three reads (before the refresh, before the write, the logout tombstone after it), one write, one refresh — also for 20 parallel requests of the session", async () => {
     let n = 0;
     const provider = fakeRefresh(() => tokens(++n));
     const rt = await runtime(provider.refresh);
@@ -179,7 +180,7 @@ describe("resolveSession: a check costs one KV read and at most one KV write", (
     const since = nowSeconds();
     const resolved = await Promise.all(Array.from({ length: 20 }, () => resolveSession(rt, kv, scope, raw, noWait)));
     expect(resolved.every((r) => r.session?.user.sub === SUB)).toBe(true);
-    expect(counts).toEqual({ get: 2, put: 1, delete: 0 });
+    expect(counts).toEqual({ get: 3, put: 1, delete: 0 });
     expect(provider.calls).toEqual(["rt-0"]);
     expect(rt.checks.size).toBe(0);
     const stored = (await storedRecord(rt, sid))!.record;
@@ -198,7 +199,7 @@ describe("resolveSession: a check costs one KV read and at most one KV write", (
     expect(resolved.session?.at).toBe("at-0");
   });
 
-  it("a record sealed with an older key is re-sealed with the first key at the check: one read, one write", async () => {
+  it("a record sealed with an older key is re-sealed with the first key at the check: one read, one write, the tombstone read", async () => {
     const [current, old] = [randomSecret(), randomSecret()];
     const oldKeyring = await importKeyring([base64urlDecode(old)!]);
     const provider = fakeRefresh(() => tokens(1));
@@ -207,7 +208,7 @@ describe("resolveSession: a check costs one KV read and at most one KV write", (
     expect((await storedRecord(rt, sid))!.current).toBe(false);
     const { kv, counts } = countingKv();
     expect((await resolveSession(rt, kv, scope, raw, noWait)).session).toBeDefined();
-    expect(counts).toEqual({ get: 1, put: 1, delete: 0 });
+    expect(counts).toEqual({ get: 2, put: 1, delete: 0 });
     expect((await storedRecord(rt, sid))!.current).toBe(true);
   });
 });
@@ -266,7 +267,7 @@ describe("resolveSession: what ends a session at a check", () => {
     let sid = "";
     const provider = fakeRefresh(async () => {
       // The other isolate used the same one-time token a moment earlier and stored its result.
-      const store = new SessionStore(SESSIONS, rt!.keyring);
+      const store = new SessionStore(SESSIONS, rt!.keyring, SITE.host);
       const { record } = (await store.get(sid))!;
       await store.put(sid, { ...record, accessToken: "at-winner", refreshToken: "rt-winner", refreshedAt: nowSeconds() }, nowSeconds());
       throw new RefreshError("grant_rejected", "invalid_grant");
@@ -343,18 +344,19 @@ describe("resolveSession: SESSION_IDLE_TTL without a KV write per request", () =
     const since = nowSeconds();
     const resolved = await resolveSession(rt, kv, scope, older.raw, noWait);
     const reissued = resolved.setCookie!.split(";")[0]!.slice("__Host-kg_session=".length);
-    expectTakenSince((await openSessionCookie(rt.keyring, reissued))!.cookie.seen, since);
+    expectTakenSince((await openSessionCookie(rt.keyring, reissued, SITE.host))!.cookie.seen, since);
     expect(counts).toEqual({ get: 0, put: 0, delete: 0 });
   });
 
-  it("a session unused for longer than SESSION_IDLE_TTL ends; its record is deleted after the response", async () => {
+  it("a cookie unused for longer than SESSION_IDLE_TTL is refused and cleared; the record (which a live copy may use) is not touched", async () => {
     const provider = fakeRefresh(() => tokens(1));
     const rt = await runtime(provider.refresh, { SESSION_IDLE_TTL: String(IDLE) });
     const { sid, raw } = await seed(rt, { checkedAgo: 10, seenAgo: IDLE + 2 });
-    const later: Promise<unknown>[] = [];
-    const resolved = await resolveSession(rt, countingKv().kv, scope, raw, (promise) => later.push(promise));
+    const { kv, counts } = countingKv();
+    const resolved = await resolveSession(rt, kv, scope, raw, noWait);
     expect(resolved.session).toBeUndefined();
-    await Promise.all(later);
-    expect(await storedRecord(rt, sid)).toBeUndefined();
+    expect(resolved.setCookie).toMatch(/^__Host-kg_session=;/);
+    expect(counts).toEqual({ get: 0, put: 0, delete: 0 });
+    expect(await storedRecord(rt, sid)).toBeDefined();
   });
 });

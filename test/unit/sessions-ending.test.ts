@@ -73,7 +73,7 @@ describe("the per-user index", () => {
     expect((await sessionsOfProviderSid(SESSIONS, "ps-1", sub)).map((s) => s.sid)).toEqual([a]);
     expect((await sessionsOfProviderSid(SESSIONS, "ps-1", undefined)).map((s) => s.sid).sort()).toEqual([a, c].sort());
 
-    expect(await endSessions(SESSIONS, await sessionsOfProviderSid(SESSIONS, "ps-1", sub))).toBe(1);
+    expect(await endSessions(SESSIONS, await sessionsOfProviderSid(SESSIONS, "ps-1", sub), Math.floor(Date.now() / 1000))).toBe(1);
     expect(await SESSIONS.get(`session:${a}`)).toBeNull();
     expect(await SESSIONS.get(`session:${b}`)).not.toBeNull();
     expect(await SESSIONS.get(`session:${c}`)).not.toBeNull();

@@ -53,7 +53,7 @@ async function setUp(gate, env, ctx, request) {
   const scope = cookieScope(url);
   const raw = cookieValue(headers.get("cookie"), sessionCookieName(scope));
   if (raw === undefined) throw new Error("the request carries no session cookie");
-  const opened = await openCachedSessionCookie(rt.keyring, raw);
+  const opened = await openCachedSessionCookie(rt.keyring, raw, url.hostname);
   if (opened === undefined) throw new Error("the request carries no valid session cookie");
   const user = opened.cookie.user;
   const upstream = upstreamUrl(url, rt.config.originUrl);
@@ -70,7 +70,7 @@ async function setUp(gate, env, ctx, request) {
     passthroughRequest: () => through(passthrough, url, headers),
     gateRequest: () => through(gate, url, headers),
     gatePublicRequest: () => through(gate, publicUrl, anonymous),
-    cookieOpen: () => openCachedSessionCookie(rt.keyring, raw),
+    cookieOpen: () => openCachedSessionCookie(rt.keyring, raw, url.hostname),
     policy: () => isPublicPath(canonicalPath(url.pathname), rt.config) || isAllowed(user, rt.config),
     headerRewrite: () => addIdentity(sanitizedHeaders(headers, url, isGateCookie), { user, assertion, accessToken: undefined }),
     assertionSigning: () => rt.signer.sign(claims, now()),
