@@ -13,20 +13,27 @@ import { PAGE_HEADERS } from "./pages/pages";
 
 const apps = new WeakMap<Runtime, Hono<AppEnv>>();
 
+/** Where a problem is, without what is wrong: the setting, and for `ROUTES` the route's index and field. */
+function problemPlace(problem: string): string {
+  return /^ROUTES: route \d+, "[^"]*"/.exec(problem)?.[0] ?? problem.split(":", 1)[0]!;
+}
+
 /**
- * Any visitor sees this page, so it names the broken settings and nothing else: a message may
- * quote a non-secret value (an internal `ORIGIN_URL`), and that goes to the log line only.
+ * Any visitor sees this page, so it names the broken settings (and routes' fields) and nothing
+ * else: a message may quote a non-secret value (an internal `ORIGIN_URL`), and that goes to the
+ * log line only.
  */
 function misconfigured(request: Request, env: Bindings, error: ConfigError): Response {
   log("config_invalid", { problems: error.problems.join(" | ") });
   const settings = [...new Set(error.problems.map((p) => p.split(":", 1)[0]!))];
+  const places = [...new Set(error.problems.map(problemPlace))];
   const healthPath = `${env.AUTH_PREFIX?.trim() || "/_auth"}/health`;
   if (new URL(request.url).pathname === healthPath) {
     return Response.json({ status: "misconfigured", settings }, { status: 503, headers: { "cache-control": "no-store" } });
   }
   const page = [
     "kontur-gate is misconfigured. Settings to fix:",
-    ...settings.map((name) => `- ${name}`),
+    ...places.map((place) => `- ${place}`),
     "",
     "What is wrong with each is in the Worker's log (event config_invalid; `npx wrangler tail`).",
     "See the configuration table in README.md.",

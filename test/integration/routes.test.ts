@@ -175,7 +175,8 @@ describe("ROUTES: access, lists, order, upstreams and machine clients", () => {
 });
 
 describe("ROUTES: every bad shape is named on the configuration page", () => {
-  async function pageFor(extra: Record<string, string>): Promise<string> {
+  /** The configuration page and the gate's log for these settings. */
+  async function pageFor(extra: Record<string, string>): Promise<{ page: string; logs: string }> {
     const secrets = await generateSecrets();
     const gate = await startGate({
       OIDC_CLIENT_ID: "x",
@@ -187,29 +188,36 @@ describe("ROUTES: every bad shape is named on the configuration page", () => {
     try {
       const response = await fetch(`${gate.url}/anything`);
       expect(response.status).toBe(500);
-      return await response.text();
+      return { page: await response.text(), logs: gate.logs.join("\n") };
     } finally {
       await gate.close();
     }
   }
 
-  it("names ROUTES, the route's index and field, all at once", async () => {
+  it("names ROUTES, the route's index and field, all at once (what is wrong, with values, only in the log)", async () => {
     const routes = [{ path: "/ok/*" }, { path: "admin" }, { access: "sometimes", origin: "service:NOPE" }, { colour: "red" }, { origin: "http://example.ru" }];
-    const page = await pageFor({ ROUTES: JSON.stringify(routes), SERVICE_TOKENS: "ci=short" });
+    const { page, logs } = await pageFor({ ROUTES: JSON.stringify(routes), SERVICE_TOKENS: "ci=short" });
+    for (const place of ['ROUTES: route 1, "path"', 'ROUTES: route 2, "access"', 'ROUTES: route 2, "origin"', 'ROUTES: route 3, "colour"', 'ROUTES: route 4, "origin"', "SERVICE_TOKENS"]) {
+      expect(page).toContain(`- ${place}`);
+    }
+    expect(page).not.toContain("sometimes");
+    expect(page).not.toContain("http://example.ru");
     for (const expected of [
-      'ROUTES: route 1, "path": pattern "admin" must start with /',
-      'ROUTES: route 2, "access": must be one of users, public, api, deny',
-      'ROUTES: route 2, "origin": the service binding "NOPE" does not exist',
-      'ROUTES: route 3, "colour": is not a route field',
-      'ROUTES: route 4, "origin": must be an https:// URL',
-      'SERVICE_TOKENS: the hash of "ci" must be the base64url SHA-256',
+      'ROUTES: route 1, \\"path\\": pattern \\"admin\\" must start with /',
+      'ROUTES: route 2, \\"access\\": must be one of users, public, api, deny',
+      'ROUTES: route 2, \\"origin\\": the service binding \\"NOPE\\" does not exist',
+      'ROUTES: route 3, \\"colour\\": is not a route field',
+      'ROUTES: route 4, \\"origin\\": must be an https:// URL',
+      'SERVICE_TOKENS: the hash of \\"ci\\" must be the base64url SHA-256',
     ]) {
-      expect(page).toContain(expected);
+      expect(logs).toContain(expected);
     }
     expect(page).not.toContain("route 0");
   });
 
   it("names bad JSON", async () => {
-    expect(await pageFor({ ROUTES: "[{path:" })).toContain("ROUTES: is not valid JSON");
+    const { page, logs } = await pageFor({ ROUTES: "[{path:" });
+    expect(page).toContain("- ROUTES");
+    expect(logs).toContain("ROUTES: is not valid JSON");
   });
 });
