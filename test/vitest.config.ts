@@ -6,26 +6,33 @@ import { repoRoot, workerCompat } from "../tools/lib/wrangler-files.mjs";
 // the repository root holds only the product's files; `root` points vitest back at the repo.
 const { compatibilityDate, compatibilityFlags } = workerCompat();
 
-/** Files whose assertions depend on seconds passing (session checks, OIDC_TIMEOUT=1). */
-const TIMED = [
-  "test/integration/session*.test.ts",
-  "test/integration/ops-logs.test.ts",
-  "test/integration/forwarding-websocket.test.ts",
+/**
+ * Files that give the provider a 1-second OIDC_TIMEOUT (a second file beside them could make an
+ * honest provider answer late), and the refresh race across two isolates, whose loser waits a
+ * bounded ~2 s for the winner's KV write. They run alone, after everything else.
+ */
+const ALONE = [
+  "test/integration/sessions-outage.test.ts",
   "test/adversarial/provider-failures.test.ts",
-  "test/adversarial/cookies.test.ts",
+  "test/integration/sessions-refresh.test.ts",
 ];
 
-function integrationLane(name: string, include: string[], exclude: string[] = []) {
+/**
+ * Integration and browser tests run in Node and start real servers (the gate in Miniflare, the
+ * dev provider, an origin, chromium), two files at a time on the two cores; `alone` files one at a
+ * time, after the others (vitest runs every project without file parallelism in one final group).
+ */
+function integrationProject(name: string, include: string[], options: { alone: boolean; exclude?: string[] }) {
   return {
     test: {
       name,
       environment: "node" as const,
       include,
-      exclude,
+      exclude: options.exclude ?? [],
       globalSetup: ["./test/helpers/global-setup.ts"],
       testTimeout: 30_000,
       hookTimeout: 60_000,
-      fileParallelism: false,
+      fileParallelism: !options.alone,
     },
   };
 }
@@ -37,6 +44,8 @@ export default defineConfig({
     reporters: ["default", "./test/reporter.ts"],
     // The gate logs every decision (the app tests run all of it): shown only for a test that fails.
     silent: "passed-only",
+    // Two cores: the workerd unit files and the integration files share them, two at a time.
+    maxWorkers: 2,
     projects: [
       {
         // Unit tests run inside workerd, importing modules from src/ directly, with the same
@@ -54,12 +63,8 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
         },
       },
-      // Integration and browser tests run in Node and start real servers (the gate in Miniflare,
-      // the dev provider, an origin, chromium). Two lanes of one file at a time each, side by side
-      // on the two cores: the files that sleep across session checks or give the provider a
-      // 1-second timeout, and everything else. Within a lane timings stay predictable.
-      integrationLane("integration-timed", TIMED),
-      integrationLane("integration", ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"], TIMED),
+      integrationProject("integration", ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"], { alone: false, exclude: ALONE }),
+      integrationProject("integration-alone", ALONE, { alone: true }),
     ],
   },
 });
