@@ -157,8 +157,11 @@ export async function startProvider(options = {}) {
   // and the adapter's revokeByGrantId) skip it during token requests: at the token endpoint
   // oidc-provider revokes only because of such a reuse.
   const keepOnReuse = () => !revokeOnReuse && Provider.ctx?.oidc?.route === 'token';
+  // IdentityServer revokes just the access token presented to its revocation endpoint;
+  // oidc-provider would take every token of the grant (the refresh token too) with it.
+  const keepOnAccessTokenRevocation = () => Provider.ctx?.oidc?.route === 'revocation' && Boolean(Provider.ctx.oidc.entities?.AccessToken);
   const store = createMemoryStore({
-    keepGrantTokens: keepOnReuse,
+    keepGrantTokens: () => keepOnReuse() || keepOnAccessTokenRevocation(),
     alreadyConsumed: (model) => new errors.InvalidGrant(
       model === 'RefreshToken' ? 'refresh token already used' : 'authorization code already consumed',
     ),
