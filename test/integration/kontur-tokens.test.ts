@@ -6,7 +6,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../helpers/http.ts";
-import { clearedSession, sleep, startSessionStack, type SessionStack } from "../helpers/sessions.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clearedSession } from "../helpers/session-cookie.ts";
+import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
 const JSON_ACCEPT = { accept: "application/json" };
@@ -141,7 +143,7 @@ describe("a client not set up for PKCE: the refusal is diagnosed, never downgrad
   it("a script hitting the refused callback gets JSON (no page), still no session", async () => {
     const client = new HttpClient();
     const start = await client.get(`${stack.gate.url}/`, NAVIGATE);
-    const { loginThroughProvider } = await import("../../dev/provider.mjs");
+    const { loginThroughProvider } = await import("../../tools/dev-provider/provider.mjs");
     const back = await loginThroughProvider(start.headers.get("location")!, {});
     const response = await client.get(back, JSON_ACCEPT);
     expect(response.status).toBe(401);

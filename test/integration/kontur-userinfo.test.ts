@@ -7,13 +7,15 @@
  */
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_USERS } from "../../dev/provider.mjs";
+import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
 import type { Fault } from "../helpers/faulty-proxy.ts";
 import { HttpClient } from "../helpers/http.ts";
-import { clearedSession, sleep, startSessionStack, type SessionStack } from "../helpers/sessions.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clearedSession } from "../helpers/session-cookie.ts";
+import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
 
-const [DEMO, PETROV, PHONE] = DEMO_USERS.map((user) => user.claims) as [Record<string, string>, Record<string, string>, Record<string, string>];
+const [DEMO, PETROV, PHONE] = DEMO_USERS.map((user: { claims: Record<string, unknown> }) => user.claims) as [Record<string, string>, Record<string, string>, Record<string, string>];
 const CLAIM_HEADERS = "X-Forwarded-Phone=phone_number, X-Forwarded-Middle-Name=middle_name";
 const JSON_ACCEPT = { accept: "application/json" };
 

@@ -6,10 +6,10 @@
 import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
-import { ConfigError } from "../../src/edge/errors";
+import { ConfigError } from "../../src/common/errors";
 import { isPkceRefusal, mergedProfile, userinfoFailure, type UserinfoFailure } from "../../src/oidc/decisions";
 import { addIdentity, sanitizedHeaders } from "../../src/proxy/headers";
-import { userClaims } from "../../src/session/cookie";
+import { userClaims } from "../../src/oidc/claims";
 import { checkedAt } from "../../src/session/revalidate";
 import { validSettings } from "./fixtures";
 

@@ -79,6 +79,7 @@ async function request(rt: SessionRuntime, store: SessionStore, raw: string) {
     waitUntil: () => undefined,
     session: undefined,
     returnTo: undefined,
+    logged: (work) => work(),
   };
   const session = await resolveSession(req, raw);
   return { session, setCookie: req.setCookies[0] };
