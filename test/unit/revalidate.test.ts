@@ -62,10 +62,10 @@ async function seed(rt: SessionRuntime, checkedAgo: number, accessTokenIn = 3600
   const at = nowSeconds();
   const sid = randomId();
   const record: SessionRecord = { v: 1, sub: SUB, accessToken: "at-0", accessTokenExpiresAt: at + accessTokenIn, refreshToken: undefined, idToken: undefined, iat: at - 1000, exp: at + 28800 };
-  const store = new SessionStore(SESSIONS, rt.keyring);
+  const store = new SessionStore(SESSIONS, rt.keyring, "site.example");
   await store.put(sid, record, at);
   const cookie: SessionCookie = { v: 1, sid, user: { sub: SUB, name: "Иванов Иван Иванович", email: "demo@example.kontur.ru" }, iat: at - 1000, exp: at + 28800, chk: at - checkedAgo, seen: at };
-  return { sid, store, raw: await sealSessionCookie(rt.keyring, cookie) };
+  return { sid, store, raw: await sealSessionCookie(rt.keyring, cookie, "site.example") };
 }
 
 async function request(rt: SessionRuntime, store: SessionStore, raw: string) {
