@@ -5,6 +5,7 @@
  * set up for PKCE diagnosed with a hint instead of a mystery.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { clearedSession } from "../helpers/session-cookie.ts";
@@ -95,6 +96,22 @@ describe("logout revokes the session's tokens at the provider (RFC 7009)", () =>
     expect(stack.current.logs.join("\n")).not.toContain(accessToken);
   });
 
+  it("a new login in the same browser ends the previous session and revokes its tokens", async () => {
+    const { client } = await stack.signIn("/");
+    await client.get(`${stack.gate.url}/first`, NAVIGATE);
+    const firstToken = stack.originRequests("/first")[0]!.headers["x-forwarded-access-token"] as string;
+    stack.provider.resetStats();
+    const start = await client.get(`${stack.gate.url}/_auth/login?rd=/second`, NAVIGATE);
+    const back = await loginThroughProvider(start.headers.get("location")!, {});
+    expect((await client.get(back, NAVIGATE)).status).toBe(302);
+    await until(() => stack.provider.stats.revoked.RefreshToken === 1);
+    expect(stack.provider.stats.revoked).toEqual({ AccessToken: 1, RefreshToken: 1 });
+    expect((await fetch(`${stack.provider.issuer}/connect/userinfo`, { headers: { authorization: `Bearer ${firstToken}` } })).status).toBe(401);
+    expect(await logged(stack.current.logs, (l) => l.event === "tokens_revoked" && l.why === "new_login")).toBeDefined();
+    // The new session works.
+    expect((await client.get(`${stack.gate.url}/second`, NAVIGATE)).status).toBe(200);
+  });
+
   it("a revocation endpoint that hangs never delays the signed-out page; the failure is logged", async () => {
     const { client } = await stack.signIn("/");
     stack.proxy.set("revocation", { kind: "slow", ms: 3000 });
@@ -143,7 +160,6 @@ describe("a client not set up for PKCE: the refusal is diagnosed, never downgrad
   it("a script hitting the refused callback gets JSON (no page), still no session", async () => {
     const client = new HttpClient();
     const start = await client.get(`${stack.gate.url}/`, NAVIGATE);
-    const { loginThroughProvider } = await import("../../tools/dev-provider/provider.mjs");
     const back = await loginThroughProvider(start.headers.get("location")!, {});
     const response = await client.get(back, JSON_ACCEPT);
     expect(response.status).toBe(401);
