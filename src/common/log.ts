@@ -19,6 +19,8 @@ export type LogEvent =
   | "session_expired"
   | "refresh_ok"
   | "refresh_failed"
+  | "claims_updated"
+  | "tokens_revoked"
   | "logout"
   | "forbidden"
   | "request_refused"
@@ -35,6 +37,8 @@ const OUTCOME: Record<LogEvent, string> = {
   session_expired: "ended",
   refresh_ok: "ok",
   refresh_failed: "failed",
+  claims_updated: "ok",
+  tokens_revoked: "ok",
   logout: "ok",
   forbidden: "denied",
   request_refused: "refused",

@@ -3,6 +3,7 @@
  * validated in one pass into a frozen `Config`. All problems are collected and reported together,
  * each naming the setting; values of secrets are never echoed.
  */
+import { readClaimHeaders, readRevalidate, type ClaimHeader, type RevalidateMode } from "./claims";
 import { readCors, type CorsSettings } from "./cors";
 import { readAssertionKey, readAssertionMode, readPreviousAssertionKeys, readSessionSecrets, type AssertionKeyJwk, type AssertionMode, type AssertionPublicJwk } from "./keys";
 import { readAuthPrefix, readPathPatterns } from "./paths";
@@ -12,6 +13,7 @@ import { readRoutes, type HasService, type Route } from "./routes";
 import { readServiceTokens, type ServiceTokens } from "./service-tokens";
 
 export type { AssertionKeyJwk, AssertionMode, AssertionPublicJwk } from "./keys";
+export type { ClaimHeader, RevalidateMode } from "./claims";
 export type { PreflightMode } from "./cors";
 export type { AllowLists, HasService, Route, RouteAccess, Upstream } from "./routes";
 export type { ServiceTokens } from "./service-tokens";
@@ -54,6 +56,10 @@ export interface Config extends CorsSettings {
   readonly routes: readonly Route[];
   /** `SERVICE_TOKENS`: SHA-256 of each machine client's secret, by name. */
   readonly serviceTokens: ServiceTokens;
+  /** `userinfo`: each check asks the provider's userinfo with the session's access token. */
+  readonly sessionRevalidate: RevalidateMode;
+  /** Extra claims sent to the origin as headers (and in the assertion). */
+  readonly claimHeaders: readonly ClaimHeader[];
 }
 
 export interface ParseOptions {
@@ -116,6 +122,8 @@ export function parseConfig(settings: Settings, options: ParseOptions = {}): Con
     routes: readRoutes(reader, serviceTokens, options.hasService),
     serviceTokens,
     ...readCors(reader),
+    sessionRevalidate: readRevalidate(reader),
+    claimHeaders: readClaimHeaders(reader),
   };
   const config: Config = { ...settingsRead, assertionPreviousKeys: readPreviousAssertionKeys(reader, settingsRead.assertionKey) };
   throwIfProblems(reader);

@@ -35,6 +35,8 @@ export const SETTING_NAMES = [
   "SERVICE_TOKENS",
   "CORS_ORIGINS",
   "CORS_PREFLIGHT",
+  "SESSION_REVALIDATE",
+  "CLAIM_HEADERS",
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];

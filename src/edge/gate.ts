@@ -71,7 +71,7 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   // Canonicalised only when a decision reads it: a signed-in user whom the allow-lists let in needs none.
   let canonical: CanonicalPath | undefined;
   const path = (): CanonicalPath => (canonical ??= canonicalPath(url.pathname));
-  const headers = sanitizedHeaders(request.headers, url, isGateCookie);
+  const headers = sanitizedHeaders(request.headers, url, isGateCookie, config.claimHeaders);
   stripServiceCredentials(headers);
   const route = routeFor(config, url, path, request.method);
   ctx.route = route;
@@ -130,6 +130,7 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
     issuer: url.origin,
     audience: upstream.url.origin,
     user: session.user,
+    extraClaims: config.claimHeaders.map(({ claim }) => claim),
     ...(session.auth === undefined ? {} : { authTime: session.auth }),
     ...(route === undefined ? {} : { route: route.name }),
   };
@@ -137,7 +138,15 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
     config.assertionMode === "session"
       ? await signer.signForSession(claims, ctx.now, session.exp)
       : await signer.sign({ ...claims, method: request.method, url: upstream.url.href }, ctx.now);
-  addIdentity(headers, { user: session.user, assertion, accessToken: config.passAccessToken ? session.at : undefined });
+  // An access token past its expiry is never forwarded (the check that ends or renews it is due).
+  const tokenValid = config.passAccessToken && (session.ate === undefined || session.ate > ctx.now);
+  addIdentity(headers, {
+    user: session.user,
+    assertion,
+    accessToken: tokenValid ? session.at : undefined,
+    accessTokenExpiresAt: session.ate,
+    claimHeaders: config.claimHeaders,
+  });
   const answer = privateCaching(await forward(request, upstream.url, headers, "personal", upstream.binding));
   return withCorsHeaders(request, answer, config.corsOrigins, corsMode);
 });

@@ -1,9 +1,9 @@
 /**
- * The user's claims the gate passes on: what the provider said about the user, reduced to the
- * profile fields Kontur documents (OIDC Core §5.1). Everything else is dropped to keep the cookie small.
+ * The user's claims the gate passes on: what the provider said about the user (the id_token's
+ * claims completed by userinfo's), reduced to the profile fields Kontur documents (OIDC Core §5.1)
+ * and the claims `CLAIM_HEADERS` names. Everything else is dropped to keep the cookie small.
  * @see https://openid.net/specs/openid-connect-core-1_0.html#StandardClaims
  */
-import type { IDToken } from "oauth4webapi";
 
 export interface UserClaims {
   readonly sub: string;
@@ -15,21 +15,36 @@ export interface UserClaims {
   readonly family_name?: string;
   readonly middle_name?: string;
   readonly phone_number?: string;
+  /** A claim named in `CLAIM_HEADERS`, as text. */
+  readonly [claim: string]: string | false | undefined;
 }
 
-export function userClaims(claims: IDToken): UserClaims {
-  const pick = (key: string): string | undefined => (typeof claims[key] === "string" && claims[key] !== "" ? (claims[key] as string) : undefined);
-  return Object.fromEntries(
-    Object.entries({
-      sub: claims.sub,
-      email: pick("email"),
-      // Some providers send the boolean as a string; anything but an explicit "no" is not recorded.
-      email_verified: claims.email_verified === false || claims.email_verified === "false" ? false : undefined,
-      name: pick("name"),
-      given_name: pick("given_name"),
-      family_name: pick("family_name"),
-      middle_name: pick("middle_name"),
-      phone_number: pick("phone_number"),
-    }).filter(([, value]) => value !== undefined),
-  ) as unknown as UserClaims;
+/** The profile claims every session keeps. */
+const PROFILE_CLAIMS = ["email", "name", "given_name", "family_name", "middle_name", "phone_number"];
+
+/**
+ * The claims a session keeps: the profile claims when they are non-empty strings, `email_verified`
+ * only as an explicit "no", and the `extra` ones (from `CLAIM_HEADERS`) when they are strings,
+ * numbers or booleans, as text.
+ */
+export function userClaims(claims: { readonly sub: string; readonly [claim: string]: unknown }, extra: readonly string[] = []): UserClaims {
+  const user: Record<string, string | false> = { sub: claims.sub };
+  for (const name of PROFILE_CLAIMS) {
+    const value = claims[name];
+    if (typeof value === "string" && value !== "") user[name] = value;
+  }
+  // Some providers send the boolean as a string; anything but an explicit "no" is not recorded.
+  if (claims.email_verified === false || claims.email_verified === "false") user.email_verified = false;
+  for (const name of extra) {
+    const value = claims[name];
+    if (name === "sub" || name in user) continue;
+    if ((typeof value === "string" && value !== "") || typeof value === "number" || typeof value === "boolean") user[name] = String(value);
+  }
+  return user as UserClaims;
+}
+
+/** A claim of the session as text, or undefined (absent, or not text). */
+export function claimText(user: UserClaims, claim: string): string | undefined {
+  const value = user[claim];
+  return typeof value === "string" ? value : undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * The provider conversation, thin over oauth4webapi: discovery (cached per isolate), the
- * authorization URL, the callback (code exchange and id_token validation), refresh and RP-initiated
- * logout. Every protocol check is oauth4webapi's; this module only adds what it leaves to the caller
+ * authorization URL, the callback (code exchange, id_token validation, userinfo), refresh,
+ * userinfo, token revocation and RP-initiated logout. Every protocol check is oauth4webapi's; this module only adds what it leaves to the caller
  * (signature check, `alg` pinning, future `iat`, `sub` continuity on refresh). Its decisions are
  * the pure functions of ./decisions.ts; this file is the I/O around them.
  */
@@ -9,7 +9,23 @@ import * as oauth from "oauth4webapi";
 import type { Config } from "../config";
 import { GateError } from "../common/errors";
 import { log } from "../common/log";
-import { describe, idTokenAlg, isAuthTimeFailure, isRecentAuthentication, isTransient, RefreshError, refreshFailure, tokenFields, usesPkce, type RefreshedTokens, type Tokens } from "./decisions";
+import {
+  describe,
+  idTokenAlg,
+  isAuthTimeFailure,
+  isPkceRefusal,
+  isRecentAuthentication,
+  isTransient,
+  mergedProfile,
+  RefreshError,
+  refreshFailure,
+  tokenFields,
+  userinfoFailure,
+  usesPkce,
+  type LoginTokens,
+  type RefreshedTokens,
+  type Tokens,
+} from "./decisions";
 
 /** How long discovery is trusted before it is fetched again. */
 const DISCOVERY_TTL_MS = 60 * 60 * 1000;
@@ -144,7 +160,26 @@ export class OidcClient {
    * Validates the authorization response and exchanges the code (RFC 6749 §4.1, OIDC Core §3.1.3).
    * The id_token is required, its nonce must match, and its signature is checked against the JWKS.
    */
-  async callback(callbackUrl: URL, pending: PendingLogin, redirectUri: string): Promise<Tokens> {
+  async callback(callbackUrl: URL, pending: PendingLogin, redirectUri: string): Promise<LoginTokens> {
+    const tokens = await this.exchange(callbackUrl, pending, redirectUri);
+    return { ...tokens, profile: await this.loginProfile(tokens) };
+  }
+
+  /**
+   * The profile at login: userinfo with the new access token (IdentityServer's id_token of the code
+   * flow carries no profile claims). A different `sub` refuses the login; any other failure is an
+   * outage — never a login with a profile an allow-list has not seen.
+   */
+  private async loginProfile(tokens: Tokens) {
+    try {
+      return mergedProfile(tokens.claims, await this.userinfo(tokens.accessToken, tokens.claims.sub));
+    } catch (error) {
+      if (userinfoFailure(error) === "identity_changed") throw new GateError("login_rejected", "The userinfo response names another subject than the id_token");
+      throw unavailable("The userinfo request", error);
+    }
+  }
+
+  private async exchange(callbackUrl: URL, pending: PendingLogin, redirectUri: string): Promise<Tokens> {
     const { as, client } = await this.provider();
     for (const name of ["code", "state", "iss", "error"]) {
       // Two values for one parameter means someone spliced the URL; refuse before any exchange.
@@ -191,6 +226,12 @@ export class OidcClient {
         throw new GateError("step_up_failed", `The provider did not confirm a recent authentication (${describe(error)})`);
       }
       if (isTransient(error)) throw unavailable("The token request", error);
+      if (isPkceRefusal(error, pending.codeVerifier !== undefined)) {
+        throw new GateError(
+          "login_rejected",
+          "The code exchange carried a PKCE code_verifier and got invalid_grant: if the client is not set up for PKCE at the provider, set OIDC_PKCE=off",
+        );
+      }
       throw new GateError("login_rejected", `The code exchange or id_token was rejected (${describe(error)})`);
     }
   }
@@ -268,6 +309,33 @@ export class OidcClient {
       if (!isTransient(error)) throw new RefreshError("identity_changed", `The refreshed id_token's signature does not verify (${describe(error)})`);
       log("provider_error", { step: "refresh_jwks", reason: describe(error), signature_checked: false });
     }
+  }
+
+  /**
+   * UserInfo (OIDC Core §5.3) with an access token; the answer must name `subject`. Undefined when
+   * discovery lists no userinfo endpoint. Failures are thrown as they are: `userinfoFailure` says
+   * what they mean.
+   */
+  async userinfo(accessToken: string, subject: string): Promise<oauth.UserInfoResponse | undefined> {
+    const { as, client } = await this.provider();
+    if (as.userinfo_endpoint === undefined) return undefined;
+    const response = await oauth.userInfoRequest(as, client, accessToken, this.options());
+    return oauth.processUserInfoResponse(as, client, subject, response);
+  }
+
+  /**
+   * Revokes a token (RFC 7009 §2) with the configured client authentication. False when discovery
+   * lists no revocation endpoint; a refusal or an outage is thrown.
+   */
+  async revoke(token: string, hint: "access_token" | "refresh_token"): Promise<boolean> {
+    const { as, client } = await this.provider();
+    if (as.revocation_endpoint === undefined) return false;
+    const response = await oauth.revocationRequest(as, client, this.clientAuth, token, {
+      ...this.options(),
+      additionalParameters: { token_type_hint: hint },
+    });
+    await oauth.processRevocationResponse(response);
+    return true;
   }
 
   /** RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2), when discovery lists the endpoint. */

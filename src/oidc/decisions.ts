@@ -63,6 +63,62 @@ export class RefreshError extends Error {
   }
 }
 
+/** What the provider says about the user: the id_token's claims, completed by userinfo's. */
+export interface Profile {
+  readonly sub: string;
+  readonly [claim: string]: unknown;
+}
+
+/** A code exchange's result: the tokens and the merged profile. */
+export type LoginTokens = Tokens & { readonly profile: Profile };
+
+/**
+ * The profile after a login (OIDC Core §5.3.2): userinfo's claims complete and override the
+ * id_token's (IdentityServer puts them only there), and the subject is always the id_token's
+ * (the caller has checked that userinfo names the same one).
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfoResponse
+ */
+export function mergedProfile(idToken: oauth.IDToken, userinfo: oauth.UserInfoResponse | undefined): Profile {
+  return { ...idToken, ...userinfo, sub: idToken.sub };
+}
+
+/**
+ * What a failed userinfo request means. `revoked`: 401 or 403 — the access token was revoked or
+ * has expired, the account was disabled or deleted, or consent withdrawn. `identity_changed`:
+ * userinfo names another subject than the session's. `unavailable`: anything else (network,
+ * timeout, 5xx, an answer that is not JSON or lacks `sub`, other statuses) — an outage, not a
+ * verdict on the user.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfoError
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export type UserinfoFailure = "revoked" | "identity_changed" | "unavailable";
+
+function failedStatus(error: unknown): number | undefined {
+  if (error instanceof oauth.WWWAuthenticateChallengeError) return error.status;
+  if (error instanceof oauth.OperationProcessingError && error.code === oauth.RESPONSE_IS_NOT_CONFORM && error.cause instanceof Response) {
+    return error.cause.status;
+  }
+  return undefined;
+}
+
+export function userinfoFailure(error: unknown): UserinfoFailure {
+  const status = failedStatus(error);
+  if (status === 401 || status === 403) return "revoked";
+  if (error instanceof oauth.OperationProcessingError && error.code === oauth.JSON_ATTRIBUTE_COMPARISON) return "identity_changed";
+  return "unavailable";
+}
+
+/**
+ * A code exchange refused with `invalid_grant` although it carried a PKCE `code_verifier`: the
+ * mark of an IdentityServer client not set up for PKCE (with `OIDC_PKCE=auto`, discovery
+ * advertised S256 all the same). Never a reason to retry without PKCE by itself: anyone can make
+ * an exchange fail on purpose.
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.6
+ */
+export function isPkceRefusal(error: unknown, sentVerifier: boolean): boolean {
+  return sentVerifier && error instanceof oauth.ResponseBodyError && error.error === "invalid_grant";
+}
+
 /** A refresh may or may not return a new id_token. */
 export type RefreshedTokens = Omit<Tokens, "claims"> & { readonly claims: oauth.IDToken | undefined };
 

@@ -6,7 +6,7 @@
 import { importJWK, type JWK } from "jose";
 import type { AssertionKeyJwk, AssertionPublicJwk } from "../config";
 import { base64url, randomId } from "../session/seal";
-import type { UserClaims } from "../oidc/claims";
+import { claimText, type UserClaims } from "../oidc/claims";
 
 /** The assertion lives at most this long (seconds): long enough for clock skew, too short to replay usefully. */
 export const ASSERTION_TTL = 60;
@@ -24,6 +24,8 @@ export interface SessionAssertionInput {
   readonly authTime?: number;
   /** The name of the `ROUTES` entry that decided the request, if one did. */
   readonly route?: string;
+  /** Claims of `user` named in `CLAIM_HEADERS`, added under their own names. */
+  readonly extraClaims?: readonly string[];
 }
 
 export interface AssertionInput extends SessionAssertionInput {
@@ -34,7 +36,22 @@ export interface AssertionInput extends SessionAssertionInput {
 
 /** What the per-session parts of an assertion depend on besides the user: a change means new ones. */
 function sessionKey(input: SessionAssertionInput): string {
-  return JSON.stringify([input.issuer, input.audience, input.authTime ?? null, input.route ?? null]);
+  return JSON.stringify([input.issuer, input.audience, input.authTime ?? null, input.route ?? null, input.extraClaims ?? []]);
+}
+
+/**
+ * Claims the gate writes itself: a `CLAIM_HEADERS` claim of the same name stays out of the
+ * assertion, so no claim appears twice and none of the gate's is replaced.
+ */
+const OWN_CLAIMS = new Set(["iss", "aud", "sub", "email", "name", "auth_time", "route", "iat", "exp", "jti", "htm", "htu", "nbf", "email_verified"]);
+
+function extraClaims(input: SessionAssertionInput): Record<string, string> {
+  const extra: Record<string, string> = {};
+  for (const name of input.extraClaims ?? []) {
+    const value = claimText(input.user, name);
+    if (value !== undefined && !OWN_CLAIMS.has(name)) extra[name] = value;
+  }
+  return extra;
 }
 
 /**
@@ -88,6 +105,7 @@ export class AssertionSigner {
     const known = this.prepared.get(user);
     if (known?.key === key) return known.prefix;
     const constant = JSON.stringify({
+      ...extraClaims(input),
       iss: input.issuer,
       aud: input.audience,
       sub: user.sub,

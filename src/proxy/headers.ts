@@ -2,7 +2,8 @@
  * Header hygiene on the way to the origin. Whatever a client sends, the origin never sees an
  * identity header the gate did not set itself, nor the gate's own cookies.
  */
-import type { UserClaims } from "../oidc/claims";
+import type { ClaimHeader } from "../config/claims";
+import { claimText, type UserClaims } from "../oidc/claims";
 
 /** Identity headers of the contract; any client-supplied copy is removed from every request. */
 export const IDENTITY_HEADERS = [
@@ -11,6 +12,7 @@ export const IDENTITY_HEADERS = [
   "x-forwarded-name",
   "x-auth-assertion",
   "x-forwarded-access-token",
+  "x-forwarded-access-token-expires",
 ] as const;
 
 /**
@@ -66,9 +68,21 @@ const STRIPPED_PREFIXES = ["x-forwarded-", "x-auth-request-"];
  */
 const STRIPPED = new Set<string>([...IDENTITY_HEADERS, ...CLIENT_METADATA, "cookie", "host"]);
 
-function isStripped(name: string): boolean {
+/** The `CLAIM_HEADERS` names, folded, as a set; built once per configuration. */
+const claimSets = new WeakMap<readonly ClaimHeader[], ReadonlySet<string>>();
+
+function claimHeaderSet(claimHeaders: readonly ClaimHeader[]): ReadonlySet<string> {
+  let set = claimSets.get(claimHeaders);
+  if (set === undefined) {
+    set = new Set(claimHeaders.map(({ header }) => header.replace(/_/g, "-")));
+    claimSets.set(claimHeaders, set);
+  }
+  return set;
+}
+
+function isStripped(name: string, claimNames: ReadonlySet<string>): boolean {
   const folded = name.includes("_") ? name.replace(/_/g, "-") : name;
-  return STRIPPED.has(folded) || STRIPPED_PREFIXES.some((prefix) => folded.startsWith(prefix));
+  return STRIPPED.has(folded) || claimNames.has(folded) || STRIPPED_PREFIXES.some((prefix) => folded.startsWith(prefix));
 }
 
 /**
@@ -78,12 +92,18 @@ function isStripped(name: string): boolean {
  * the headers actually present deleting the stripped ones: in workerd cheaper than appending
  * header by header, and than deleting every name on the list whether it was sent or not.
  */
-export function sanitizedHeaders(incoming: Headers, requestUrl: URL, isGateCookie: (name: string) => boolean): Headers {
+export function sanitizedHeaders(
+  incoming: Headers,
+  requestUrl: URL,
+  isGateCookie: (name: string) => boolean,
+  claimHeaders: readonly ClaimHeader[] = [],
+): Headers {
+  const claimNames = claimHeaderSet(claimHeaders);
   const headers = new Headers(incoming);
   let cookie: string | undefined;
   // Iterated names are lowercase (Fetch standard), so one set lookup decides.
   for (const [name, value] of incoming) {
-    if (!isStripped(name)) continue;
+    if (!isStripped(name, claimNames)) continue;
     headers.delete(name);
     if (name === "cookie") cookie = value;
   }
@@ -102,7 +122,11 @@ export function sanitizedHeaders(incoming: Headers, requestUrl: URL, isGateCooki
 export interface Identity {
   readonly user: UserClaims;
   readonly assertion: string;
+  /** Only a token that has not expired; the caller checks. */
   readonly accessToken: string | undefined;
+  /** Epoch seconds, when the provider said. */
+  readonly accessTokenExpiresAt?: number | undefined;
+  readonly claimHeaders?: readonly ClaimHeader[];
 }
 
 export function addIdentity(headers: Headers, identity: Identity): void {
@@ -111,6 +135,13 @@ export function addIdentity(headers: Headers, identity: Identity): void {
   // An address the provider has not verified names nobody: the assertion carries it, marked.
   if (user.email !== undefined && user.email_verified !== false) headers.set("x-forwarded-email", encodeHeaderValue(user.email));
   if (user.name !== undefined) headers.set("x-forwarded-name", encodeHeaderValue(user.name));
+  for (const { header, claim } of identity.claimHeaders ?? []) {
+    const value = claimText(user, claim);
+    if (value !== undefined) headers.set(header, encodeHeaderValue(value));
+  }
   headers.set("x-auth-assertion", identity.assertion);
-  if (identity.accessToken !== undefined) headers.set("x-forwarded-access-token", identity.accessToken);
+  if (identity.accessToken !== undefined) {
+    headers.set("x-forwarded-access-token", identity.accessToken);
+    if (identity.accessTokenExpiresAt !== undefined) headers.set("x-forwarded-access-token-expires", String(identity.accessTokenExpiresAt));
+  }
 }

@@ -1,14 +1,16 @@
 /**
  * Which session, if any, a request carries — the hot path. Between checks the sealed cookie is all
  * it reads (no KV, no provider). Once `SESSION_CHECK_INTERVAL` has passed, the KV record is read
- * (gone = revoked), the access token is refreshed when it is due, and the cookie is re-issued.
+ * (gone = revoked), the access token is refreshed when it is due, the provider's userinfo is asked
+ * (./revalidate.ts: revoked at the provider, or new claims), and the cookie is re-issued.
  *
  * Kontur's refresh tokens are one-time, so a refresh must happen once per session, not once per
  * request: parallel requests in an isolate share one check (single flight), a request that finds
  * the record already refreshed since its cookie's last check takes that result instead of
  * refreshing again, and a refresh that loses a race with another isolate (`invalid_grant`) adopts
- * the winner's tokens from the record. Only `invalid_grant` or a changed identity end a session; a
- * provider or KV that fails leaves it running from the cookie and the check is retried soon.
+ * the winner's tokens from the record. Only `invalid_grant`, a changed identity, a 401/403 from
+ * userinfo or an access token the session needs that expired with nothing to renew it end a
+ * session; a provider or KV that fails leaves it running from the cookie and the check is retried soon.
  */
 import { log, logUser } from "../common/log";
 import type { Config } from "../config";
@@ -16,6 +18,7 @@ import { describe, RefreshError, type RefreshedTokens } from "../oidc/decisions"
 import { clearCookie, sealSessionCookie, serializeCookie, SESSION_COOKIE, type SessionCookie } from "./cookie";
 import { openCachedSessionCookie, type OpenedCookie } from "./cookie-cache";
 import type { CheckOutcome, SessionRequest, SessionRuntime } from "./request";
+import { accessTokenExpired, checkedAt, needsAccessToken, revalidate } from "./revalidate";
 import type { SessionRecord, SessionStore } from "./store";
 
 /** After a failed check (provider or KV down), try again this soon (or at the interval, if shorter). */
@@ -29,16 +32,46 @@ function accessTokenDue(record: SessionRecord, at: number, interval: number): bo
   return record.accessTokenExpiresAt !== undefined && record.accessTokenExpiresAt <= at + interval + REFRESH_MARGIN;
 }
 
-/** The session goes on with `record`'s tokens, checked now. */
-function checked(rt: SessionRuntime, cookie: SessionCookie, record: SessionRecord, at: number): CheckOutcome {
-  const next = { ...cookie, chk: at };
-  return { kind: "ok", cookie: rt.config.passAccessToken ? { ...next, at: record.accessToken } : next };
+/** The cookie with `record`'s access token (and its expiry), when the origin gets it. */
+function withTokens(rt: SessionRuntime, cookie: SessionCookie, record: SessionRecord): SessionCookie {
+  if (!rt.config.passAccessToken) return cookie;
+  const { ate: _old, ...rest } = cookie;
+  return { ...rest, at: record.accessToken, ...(record.accessTokenExpiresAt === undefined ? {} : { ate: record.accessTokenExpiresAt }) };
 }
 
-/** The session goes on from the cookie; the check is tried again soon. */
-function retryLater(rt: SessionRuntime, cookie: SessionCookie, at: number): CheckOutcome {
+/** The session goes on with `record`'s tokens, checked now. */
+function checked(rt: SessionRuntime, cookie: SessionCookie, record: SessionRecord, at: number): CheckOutcome {
+  return { kind: "ok", cookie: { ...withTokens(rt, cookie, record), chk: checkedAt(rt.config, record, at) } };
+}
+
+/** The session goes on from the cookie (with `record`'s tokens when they are newer); the check is tried again soon. */
+function retryLater(rt: SessionRuntime, cookie: SessionCookie, at: number, record?: SessionRecord): CheckOutcome {
   const interval = rt.config.sessionCheckInterval;
-  return { kind: "ok", cookie: { ...cookie, chk: at - interval + Math.min(RETRY_CHECK_AFTER, interval) } };
+  const next = record === undefined ? cookie : withTokens(rt, cookie, record);
+  return { kind: "ok", cookie: { ...next, chk: at - interval + Math.min(RETRY_CHECK_AFTER, interval) } };
+}
+
+/**
+ * The end of a check with the record's current tokens: a needed access token that has expired ends
+ * the session, then userinfo is asked (./revalidate.ts).
+ */
+async function concluded(rt: SessionRuntime, store: SessionStore, cookie: SessionCookie, record: SessionRecord, at: number): Promise<CheckOutcome> {
+  if (needsAccessToken(rt.config) && accessTokenExpired(record, at)) {
+    await store.delete(cookie.sid).catch(() => undefined);
+    return { kind: "ended", reason: "access_token_expired" };
+  }
+  const verdict = await revalidate(rt, record, cookie.user);
+  switch (verdict.kind) {
+    case "ended":
+      await store.delete(cookie.sid).catch(() => undefined);
+      return { kind: "ended", reason: verdict.reason };
+    case "unavailable":
+      return retryLater(rt, cookie, at, record);
+    case "ok":
+      return checked(rt, { ...cookie, user: verdict.user }, record, at);
+    case "unchanged":
+      return checked(rt, cookie, record, at);
+  }
 }
 
 async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCookie, at: number): Promise<CheckOutcome> {
@@ -58,7 +91,7 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
   if (refreshedElsewhere || record.refreshToken === undefined || !accessTokenDue(record, at, config.sessionCheckInterval)) {
     // Re-seal under the newest key; a logout meanwhile wins.
     if (!found.current && !(await write(store, cookie.sid, record, at, "kv_reseal"))) return { kind: "ended", reason: "revoked" };
-    return checked(rt, cookie, record, at);
+    return concluded(rt, store, cookie, record, at);
   }
   let tokens: RefreshedTokens;
   try {
@@ -73,7 +106,7 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
       const adopted = await adoptConcurrentRefresh(store, cookie.sid, record.refreshToken);
       if (adopted !== undefined) {
         await logUser("refresh_ok", record.sub, { adopted: true });
-        return checked(rt, cookie, adopted, at);
+        return concluded(rt, store, cookie, adopted, at);
       }
     }
     await logUser("refresh_failed", record.sub, { fatal: true, failure: error.failure, reason: error.message });
@@ -97,7 +130,7 @@ async function check(rt: SessionRuntime, store: SessionStore, cookie: SessionCoo
   // One write per check, whatever happened: the refreshed record also re-seals under the newest key.
   if (!(await write(store, cookie.sid, refreshed, at, "kv_write"))) return { kind: "ended", reason: "revoked" };
   await logUser("refresh_ok", record.sub);
-  return checked(rt, cookie, refreshed, at);
+  return concluded(rt, store, cookie, refreshed, at);
 }
 
 /**

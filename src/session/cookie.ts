@@ -29,6 +29,8 @@ export interface SessionCookie {
    * routes with `max_age` (step-up) and the assertion. Absent when the provider did not say.
    */
   readonly auth?: number;
+  /** When `at` expires (epoch seconds), when the provider said; an expired one is never forwarded. */
+  readonly ate?: number;
 }
 
 export const SESSION_COOKIE = "kg_session";
@@ -78,7 +80,8 @@ function isSessionCookie(value: unknown): value is SessionCookie {
     typeof user.sub === "string" &&
     [v.iat, v.exp, v.chk, v.seen].every((n) => typeof n === "number" && Number.isFinite(n)) &&
     (v.at === undefined || typeof v.at === "string") &&
-    (v.auth === undefined || (typeof v.auth === "number" && Number.isFinite(v.auth)))
+    (v.auth === undefined || (typeof v.auth === "number" && Number.isFinite(v.auth))) &&
+    (v.ate === undefined || typeof v.ate === "number")
   );
 }
 
@@ -89,6 +92,19 @@ function isSessionCookie(value: unknown): value is SessionCookie {
  */
 function cookiePurpose(host: string): string {
   return `${SESSION_COOKIE}@${host}`;
+}
+
+/**
+ * Claims (and the access token with PASS_ACCESS_TOKEN) the session cookie carries, as UTF-8 JSON.
+ * Sealed with the session's own fields this stays under the 4 KB a browser keeps per cookie; real
+ * Kontur claims take ~300 bytes.
+ */
+const MAX_CARRIED_BYTES = 2048;
+
+/** Whether these claims and token fit the cookie: one browsers drop would send the user round the login forever. */
+export function carriedFits(user: UserClaims, accessToken: string | undefined): boolean {
+  const carried = accessToken === undefined ? { user } : { user, at: accessToken };
+  return new TextEncoder().encode(JSON.stringify(carried)).length <= MAX_CARRIED_BYTES;
 }
 
 export async function sealSessionCookie(keyring: Keyring, cookie: SessionCookie, host: string): Promise<string> {

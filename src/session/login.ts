@@ -9,19 +9,13 @@ import { describe } from "../oidc/decisions";
 import { safeReturnPath } from "../policy/return-path";
 import { parse } from "hono/utils/cookie";
 import { userClaims } from "../oidc/claims";
-import { openSessionCookie, SESSION_COOKIE, serializeCookie, sealSessionCookie, sessionCookieName, type SessionCookie } from "./cookie";
+import { carriedFits, openSessionCookie, SESSION_COOKIE, serializeCookie, sealSessionCookie, sessionCookieName, type SessionCookie } from "./cookie";
 import { endStoredSession } from "./logout";
 import { storePendingLogin, takePendingLogin, type PendingLoginCookie } from "./pending-login";
 import type { SessionRequest } from "./request";
+import { checkedAt } from "./revalidate";
 import { newSessionId, type SessionRecord } from "./store";
 import { indexSession, unindexSession } from "./user-index";
-
-/**
- * Claims (and the access token with PASS_ACCESS_TOKEN) the session cookie carries, as UTF-8 JSON.
- * Sealed with the session's own fields this stays under the 4 KB a browser keeps per cookie; real
- * Kontur claims take ~300 bytes.
- */
-const MAX_CARRIED_BYTES = 2048;
 
 /** The registered redirect URI: this host + AUTH_PREFIX + /callback. */
 export function callbackUrl(req: Pick<SessionRequest, "url" | "runtime">): string {
@@ -57,18 +51,20 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
   // the page first asked for, through a fresh login.
   req.setCookies.push(clear);
   req.returnTo = login.returnTo;
+  const { config } = runtime;
   const tokens = await runtime.oidc.callback(req.url, login, callbackUrl(req));
-  const user = userClaims(tokens.claims);
-  const authTime = tokens.claims.auth_time;
-  const carried = {
-    user,
-    ...(runtime.config.passAccessToken ? { at: tokens.accessToken } : {}),
-    ...(typeof authTime === "number" && Number.isFinite(authTime) ? { auth: authTime } : {}),
-  };
-  if (new TextEncoder().encode(JSON.stringify(carried)).length > MAX_CARRIED_BYTES) {
+  const user = userClaims(tokens.profile, config.claimHeaders.map(({ claim }) => claim));
+  if (!carriedFits(user, config.passAccessToken ? tokens.accessToken : undefined)) {
     // A cookie browsers drop (or the gate refuses to open) would send the user round the login forever.
     throw new GateError("login_rejected", "The provider's claims are too large for the session cookie");
   }
+  const authTime = tokens.claims.auth_time;
+  const carried: Pick<SessionCookie, "user" | "at" | "ate" | "auth"> = {
+    user,
+    ...(config.passAccessToken ? { at: tokens.accessToken } : {}),
+    ...(config.passAccessToken && tokens.accessTokenExpiresAt !== undefined ? { ate: tokens.accessTokenExpiresAt } : {}),
+    ...(typeof authTime === "number" && Number.isFinite(authTime) ? { auth: authTime } : {}),
+  };
   try {
     await createSession(req, carried, {
       sub: user.sub,
@@ -87,7 +83,6 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
 }
 
 /**
-/**
  * A new login in a browser ends the session that browser had (its cookie came with the callback):
  * it is replaced by the new cookie, and left running it would be a second, forgotten way in.
  */
@@ -95,7 +90,7 @@ async function endPreviousSession(req: SessionRequest, cookieHeader: string): Pr
   const previous = await openSessionCookie(req.runtime.keyring, parse(cookieHeader)[sessionCookieName(req.scope)], req.url.hostname);
   if (previous === undefined) return;
   const { sid, user } = previous.cookie;
-  await endStoredSession(req.store, sid, req.now);
+  await endStoredSession(req, sid, "new_login");
   // A leftover index entry would only make `npm run sessions -- list` skip a dead session.
   await unindexSession(req.store.kv, user.sub, sid).catch((error: unknown) => log("provider_error", { step: "kv_delete", reason: describe(error) }));
 }
@@ -107,7 +102,7 @@ async function endPreviousSession(req: SessionRequest, cookieHeader: string): Pr
  */
 export async function createSession(
   req: SessionRequest,
-  carried: Pick<SessionCookie, "user" | "at" | "auth">,
+  carried: Pick<SessionCookie, "user" | "at" | "ate" | "auth">,
   record: Omit<SessionRecord, "iat" | "exp" | "v">,
   providerSid?: string,
 ): Promise<SessionCookie> {
@@ -119,7 +114,7 @@ export async function createSession(
     req.store.put(sid, { v: 1, ...record, iat: at, exp }, at),
     indexSession(req.store.kv, { sid, sub: record.sub, email: carried.user.email, providerSid, host: req.url.host, iat: at, exp }, at),
   ]);
-  const cookie: SessionCookie = { v: 1, sid, ...carried, iat: at, exp, chk: at, seen: at };
+  const cookie: SessionCookie = { v: 1, sid, ...carried, iat: at, exp, chk: checkedAt(config, record, at), seen: at };
   const sealed = await sealSessionCookie(keyring, cookie, req.url.hostname);
   req.setCookies.push(serializeCookie(req.scope, SESSION_COOKIE, sealed, config.sessionTtl));
   req.session = cookie;

@@ -1,25 +1,29 @@
 /**
  * Logging out: the session ends for good in KV (a tombstone, then the record deleted) and the
- * cookie is cleared (local logout always works, even when KV or the provider fail), then the
- * visitor goes to the signed-out page — through the provider's end-session endpoint when
- * `LOGOUT_AT_PROVIDER=true`. The answer also clears the browser's cache of personal pages.
+ * cookie is cleared (local logout always works, even when KV or the provider fail), the session's
+ * tokens are revoked at the provider after the response (./revoke.ts), then the visitor goes to the
+ * signed-out page — through the provider's end-session endpoint when `LOGOUT_AT_PROVIDER=true`.
+ * The answer also clears the browser's cache of personal pages.
  */
 import { log, logUser } from "../common/log";
 import { describe } from "../oidc/decisions";
 import { safeReturnPath } from "../policy/return-path";
 import { clearCookie, openSessionCookie, SESSION_COOKIE } from "./cookie";
+import { revokeTokens } from "./revoke";
 import type { SessionRequest } from "./request";
-import type { SessionRecord, SessionStore } from "./store";
+import type { SessionRecord } from "./store";
 
 /**
  * Ends a stored session for good: what logout and a new login in the same browser both do. The
- * record is read first and returned: its tokens are what a revocation at the provider needs, its
- * id_token the provider's end-session hint. KV failures are logged, never thrown: the caller's
- * local logout must happen anyway (the record then lives to its TTL).
+ * record is read first and returned (its id_token is the provider's end-session hint), and its
+ * tokens are revoked at the provider after the response (./revoke.ts): the user left, so neither
+ * the refresh token (15 days at Kontur) nor the access token should stay usable. KV failures are
+ * logged, never thrown: the caller's local logout must happen anyway (the record then lives to its TTL).
  */
-export async function endStoredSession(store: SessionStore, sid: string, now: number): Promise<SessionRecord | undefined> {
-  const record = (await store.get(sid).catch(() => undefined))?.record;
-  await store.end(sid, now).catch((error: unknown) => log("provider_error", { step: "kv_delete", reason: describe(error) }));
+export async function endStoredSession(req: SessionRequest, sid: string, why: "logout" | "new_login"): Promise<SessionRecord | undefined> {
+  const record = (await req.store.get(sid).catch(() => undefined))?.record;
+  await req.store.end(sid, req.now).catch((error: unknown) => log("provider_error", { step: "kv_delete", reason: describe(error) }));
+  if (record !== undefined) req.waitUntil(revokeTokens(req.runtime, record, why));
   return record;
 }
 
@@ -27,7 +31,7 @@ export async function endStoredSession(store: SessionStore, sid: string, now: nu
 export async function logout(req: SessionRequest, rawCookie: string | undefined, returnTo: string | undefined): Promise<Response> {
   const { config, keyring, oidc } = req.runtime;
   const opened = await openSessionCookie(keyring, rawCookie, req.url.hostname);
-  const ended = opened === undefined ? undefined : await endStoredSession(req.store, opened.cookie.sid, req.now);
+  const ended = opened === undefined ? undefined : await endStoredSession(req, opened.cookie.sid, "logout");
   const fields = { had_session: opened !== undefined, at_provider: config.logoutAtProvider };
   if (opened === undefined) log("logout", fields);
   else await logUser("logout", opened.cookie.user.sub, fields);

@@ -15,7 +15,7 @@ export type CheckOutcome = { kind: "ok"; cookie: SessionCookie } | { kind: "ende
 export interface SessionRuntime {
   readonly config: Config;
   readonly keyring: Keyring;
-  readonly oidc: Pick<OidcClient, "authorizationUrl" | "callback" | "refresh" | "endSessionUrl">;
+  readonly oidc: Pick<OidcClient, "authorizationUrl" | "callback" | "refresh" | "endSessionUrl" | "userinfo" | "revoke">;
   /** Epoch milliseconds. */
   readonly clock: () => number;
   /** Session checks in flight in this isolate, by session id: parallel requests share one. */

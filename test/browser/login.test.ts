@@ -6,7 +6,7 @@ describe("a real browser signs in through the provider and the origin page shows
   let stack: Stack;
   let browser: TestBrowser;
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({ vars: { CLAIM_HEADERS: "X-Forwarded-Phone=phone_number" } });
     browser = await launchBrowser({ locale: "ru-RU" });
   });
   afterAll(async () => {
@@ -27,6 +27,9 @@ describe("a real browser signs in through the provider and the origin page shows
     expect(await page.textContent('[data-testid="name"]')).toBe("Иванов Иван Иванович");
     expect(await page.textContent('[data-testid="assertion-status"]')).toBe("valid");
     expect(await page.textContent('[data-testid="assertion-name"]')).toBe("Иванов Иван Иванович");
+    // From userinfo (the provider is IdentityServer-shaped), through CLAIM_HEADERS.
+    expect(await page.textContent('[data-testid="phone"]')).toBe("+79990000000");
+    expect(await page.textContent('[data-testid="assertion-phone"]')).toBe("+79990000000");
     expect(await page.textContent('[data-testid="htu"]')).toBe(`${stack.origin.url}/welcome?from=browser`);
     expect(await page.textContent('[data-testid="user"]')).toBe(await page.textContent('[data-testid="assertion-sub"]'));
   });

@@ -13,7 +13,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from "node:net";
 import { ROUTES } from "../../tools/dev-provider/provider.mjs";
 
-export type Endpoint = "discovery" | "jwks" | "token";
+export type Endpoint = "discovery" | "jwks" | "token" | "userinfo" | "revocation";
 
 export type Fault =
   /** The connection is closed without an answer (provider down, connection refused or reset). */
@@ -53,6 +53,8 @@ const PATHS: Record<Endpoint, string> = {
   discovery: "/.well-known/openid-configuration",
   jwks: ROUTES.jwks,
   token: ROUTES.token,
+  userinfo: ROUTES.userinfo,
+  revocation: ROUTES.revocation,
 };
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"]);
@@ -90,7 +92,7 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 
 export async function startFaultyProxy(): Promise<FaultyProxy> {
   const faults = new Map<Endpoint, Fault>();
-  const hits: Record<Endpoint, number> = { discovery: 0, jwks: 0, token: 0 };
+  const hits: Record<Endpoint, number> = { discovery: 0, jwks: 0, token: 0, userinfo: 0, revocation: 0 };
   /** Requests waiting for a race: each is let go (`release`) once the one before it is answered. */
   let held: Array<{ release: (previous: Promise<void>) => void; answered: Promise<void> }> = [];
   let providerHost: string | undefined;

@@ -8,10 +8,19 @@ function cookieNames(response: Response): string[] {
   return response.headers.getSetCookie().map((cookie) => cookie.split("=", 1)[0]!);
 }
 
-describe("login: an unauthenticated visitor is sent to the provider", () => {
+/**
+ * Both shapes of the provider: IdentityServer's (the default: the profile only from userinfo) and
+ * the friendlier one whose id_token carries the claims too.
+ */
+const SHAPES = [
+  { shape: "IdentityServer's (profile from userinfo)", claimsInIdToken: false },
+  { shape: "friendly (profile in the id_token too)", claimsInIdToken: true },
+];
+
+describe.each(SHAPES)("login with the provider in the $shape shape: an unauthenticated visitor is sent to the provider", ({ claimsInIdToken }) => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({ provider: { claimsInIdToken } });
   });
   afterAll(() => stack.close());
 

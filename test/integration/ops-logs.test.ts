@@ -137,12 +137,13 @@ describe("one structured line per decision, tied to the request by cf-ray", () =
     ]);
   });
 
-  it("logout is one line with the user's hash", async () => {
+  it("logout is one line with the user's hash, then one for the revocation of its tokens", async () => {
     const { client } = await stack.signIn();
     const sub = await subOf(client, stack.gate.url);
     const response = await client.postForm(`${stack.gate.url}/_auth/logout`, {}, { "sec-fetch-site": "same-origin", "cf-ray": "8f00aa0000000007-ARN" });
     expect(response.status).toBe(303);
-    expect(await linesFor("8f00aa0000000007-ARN")).toEqual([
+    // Then, after the response, the revocation of its tokens at the provider (never the tokens).
+    expect(await linesFor("8f00aa0000000007-ARN", 2)).toEqual([
       {
         event: "logout",
         outcome: "ok",
@@ -152,6 +153,16 @@ describe("one structured line per decision, tied to the request by cf-ray", () =
         user: userHash(sub),
         had_session: true,
         at_provider: false,
+      },
+      {
+        event: "tokens_revoked",
+        outcome: "ok",
+        ray: "8f00aa0000000007-ARN",
+        method: "POST",
+        path: "/_auth/logout",
+        user: userHash(sub),
+        why: "logout",
+        revoked: "access_token refresh_token",
       },
     ]);
   });

@@ -79,7 +79,12 @@ describe("two gates (two isolates) sharing the KV race on one session", () => {
   it("a gate that reads the record after the other gate's refresh takes its tokens without calling the provider", async () => {
     // Against a provider that revokes the whole grant when a used refresh token comes back
     // (oidc-provider's own behaviour), not calling it is what keeps the session alive.
-    stack = await startSessionStack({ ...DUE_AT_EVERY_CHECK, provider: { ...DUE_AT_EVERY_CHECK.provider, revokeOnReuse: true } });
+    // Without revalidation: with it, the userinfo call of the same check may already find the
+    // winner's new access token revoked and end the session a check earlier.
+    stack = await startSessionStack({
+      vars: { ...DUE_AT_EVERY_CHECK.vars, SESSION_REVALIDATE: "off" },
+      provider: { ...DUE_AT_EVERY_CHECK.provider, revokeOnReuse: true },
+    });
     const other = await stack.twin();
     const { client } = await stack.signIn();
     const cookieBefore = client.jar.header(new URL(stack.gate.url))!;
@@ -96,7 +101,12 @@ describe("two gates (two isolates) sharing the KV race on one session", () => {
   });
 
   it("limit: a provider that revokes the whole grant on reuse (not Kontur's behaviour) serves both racing requests but ends the session at its next refresh", async () => {
-    stack = await startSessionStack({ ...DUE_AT_EVERY_CHECK, provider: { ...DUE_AT_EVERY_CHECK.provider, revokeOnReuse: true } });
+    // Without revalidation: with it, the userinfo call of the same check may already find the
+    // winner's new access token revoked and end the session a check earlier.
+    stack = await startSessionStack({
+      vars: { ...DUE_AT_EVERY_CHECK.vars, SESSION_REVALIDATE: "off" },
+      provider: { ...DUE_AT_EVERY_CHECK.provider, revokeOnReuse: true },
+    });
     const other = await stack.twin();
     const { client } = await stack.signIn();
     await sleep(1100);

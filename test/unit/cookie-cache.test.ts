@@ -106,7 +106,7 @@ describe("resolveSession with a cached cookie: every time decision still runs pe
     const never = (): never => {
       throw new Error("not part of these tests");
     };
-    return { config, clock: Date.now, keyring: await importKeyring(config.sessionSecrets), checks: new Map(), oidc: { refresh: never, authorizationUrl: never, callback: never, endSessionUrl: never } };
+    return { config, clock: Date.now, keyring: await importKeyring(config.sessionSecrets), checks: new Map(), oidc: { refresh: never, userinfo: never, authorizationUrl: never, callback: never, endSessionUrl: never, revoke: never } };
   }
 
   /** One request at `now` (epoch seconds); what it resolved, the cookie it set, the KV reads it made. */

@@ -73,7 +73,8 @@ async function runtime(refresh: Refresh, settings: Settings = {}, keyring?: Keyr
     clock: Date.now,
     keyring: keyring ?? (await importKeyring(config.sessionSecrets)),
     checks: new Map(),
-    oidc: { refresh, authorizationUrl: unused, callback: unused, endSessionUrl: unused },
+    // These tests are about KV and refresh: a provider without a userinfo endpoint (nothing to ask).
+    oidc: { refresh, userinfo: async () => undefined, authorizationUrl: unused, callback: unused, endSessionUrl: unused, revoke: unused },
   };
 }
 

@@ -30,7 +30,8 @@ async function runtime(settings: Settings, refresh: (token: string) => Promise<R
     clock: Date.now,
     keyring: await importKeyring(config.sessionSecrets),
     checks: new Map(),
-    oidc: { refresh, authorizationUrl: unused, callback: unused, endSessionUrl: unused },
+    // A provider without userinfo and revocation endpoints: these tests are about KV.
+    oidc: { refresh, userinfo: async () => undefined, revoke: async () => false, authorizationUrl: unused, callback: unused, endSessionUrl: unused },
   };
 }
 

@@ -164,8 +164,22 @@ async function checkProvider(gate, config, result, tryCredentials) {
   if (config.pkce === 'on' && !s256) {
     result.warnings.push('OIDC_PKCE: is "on" but the provider does not advertise S256; if logins fail with invalid_grant at the callback, set OIDC_PKCE=off');
   } else {
-    result.passed.push(`PKCE: ${s256 ? 'S256 advertised' : 'not advertised'}; OIDC_PKCE=${config.pkce} → ${usePkce ? 'sent' : 'not sent'}`);
+    // Kontur does not document PKCE, and an IdentityServer client not set up for it refuses a
+    // code_verifier even though discovery advertises S256: say what that looks like and the fix.
+    const refusal = s256 && usePkce
+      ? ' (if the client is not set up for PKCE at the provider, logins end in "Sign-in failed" and the log says "invalid_grant" with "OIDC_PKCE=off": then set OIDC_PKCE=off)'
+      : '';
+    result.passed.push(`PKCE: ${s256 ? 'S256 advertised' : 'not advertised'}; OIDC_PKCE=${config.pkce} → ${usePkce ? 'sent' : 'not sent'}${refusal}`);
   }
+
+  if (as.userinfo_endpoint) {
+    result.passed.push(`userinfo: ${as.userinfo_endpoint} (asked at login${config.sessionRevalidate === 'userinfo' ? ' and at every session check: SESSION_REVALIDATE=userinfo' : ''})`);
+  } else if (config.sessionRevalidate === 'userinfo') {
+    result.warnings.push('SESSION_REVALIDATE: is "userinfo" but the provider advertises no userinfo_endpoint: claims come from the id_token only and sessions are not revalidated');
+  }
+  result.passed.push(as.revocation_endpoint
+    ? `revocation: ${as.revocation_endpoint} (logout revokes the session's tokens)`
+    : 'revocation: not advertised (logout ends the session here only; its tokens live on at the provider)');
 
   if (as.end_session_endpoint) {
     result.passed.push(`end-session: ${as.end_session_endpoint}${config.logoutAtProvider ? ' (used: LOGOUT_AT_PROVIDER=true)' : ''}`);

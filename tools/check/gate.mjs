@@ -22,6 +22,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * @property {'auto' | 'on' | 'off'} pkce
  * @property {boolean} allowHttpIssuer
  * @property {boolean} logoutAtProvider
+ * @property {'userinfo' | 'off'} sessionRevalidate
  * @property {readonly unknown[]} routes  ROUTES, parsed
  */
 

@@ -29,7 +29,10 @@ import { escapeHtml } from '../lib/html.mjs';
  * @property {string | undefined} email
  * @property {string | undefined} nameRaw       X-Forwarded-Name as received
  * @property {string | undefined} name          decoded (decodeURIComponent)
+ * @property {string | undefined} phone         X-Forwarded-Phone decoded, when CLAIM_HEADERS maps it
+ *   (`npm start` does: X-Forwarded-Phone=phone_number)
  * @property {string | undefined} accessToken   X-Forwarded-Access-Token, when the gate passes it
+ * @property {string | undefined} accessTokenExpires  X-Forwarded-Access-Token-Expires (Unix seconds)
  * @property {{ status: string, claims?: Record<string, unknown> }} assertion
  *   status: `valid`, `missing`, `not verified` (no gateUrl) or the verification error
  */
@@ -55,12 +58,15 @@ export async function startOrigin({ port = 0, host = '127.0.0.1', gateUrl } = {}
    */
   async function identify(req) {
     const nameRaw = header(req, 'x-forwarded-name');
+    const phone = header(req, 'x-forwarded-phone');
     return {
       user: header(req, 'x-forwarded-user'),
       email: header(req, 'x-forwarded-email'),
       nameRaw,
       name: nameRaw === undefined ? undefined : decodeName(nameRaw),
+      phone: phone === undefined ? undefined : decodeName(phone),
       accessToken: header(req, 'x-forwarded-access-token'),
+      accessTokenExpires: header(req, 'x-forwarded-access-token-expires'),
       assertion: await verifyAssertion(header(req, 'x-auth-assertion')),
     };
   }
@@ -251,7 +257,9 @@ ${row('X-Forwarded-User', 'user', id.user)}
 ${row('X-Forwarded-Email', 'email', id.email)}
 ${row('X-Forwarded-Name (decoded)', 'name', id.name)}
 ${row('X-Forwarded-Name (raw)', 'name-raw', id.nameRaw)}
+${row('X-Forwarded-Phone (CLAIM_HEADERS)', 'phone', id.phone)}
 ${row('X-Forwarded-Access-Token', 'access-token', accessToken)}
+${row('X-Forwarded-Access-Token-Expires', 'access-token-expires', id.accessTokenExpires)}
 </table>
 <h2>X-Auth-Assertion</h2>
 <table>
@@ -259,6 +267,7 @@ ${row('verification', 'assertion-status', id.assertion.status)}
 ${row('sub', 'assertion-sub', claims.sub)}
 ${row('email', 'assertion-email', claims.email)}
 ${row('name', 'assertion-name', claims.name)}
+${row('phone_number', 'assertion-phone', claims.phone_number)}
 ${row('htm (method)', 'htm', claims.htm)}
 ${row('htu (URL)', 'htu', claims.htu)}
 ${row('iss', 'iss', claims.iss)}

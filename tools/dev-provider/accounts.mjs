@@ -70,13 +70,19 @@ export const SCOPE_CLAIMS = {
 };
 
 /**
- * A mutable account directory for one provider instance, so a test can remove a user (which makes
- * the next refresh fail with `invalid_grant`, as when a Kontur account is deleted).
+ * A mutable account directory for one provider instance, so a test can remove, disable or rename a
+ * user: a removed or disabled account's tokens get 401 at userinfo and `invalid_grant` at refresh,
+ * as when a Kontur account is deleted or blocked, or consent is withdrawn.
  * @param {readonly DemoUser[]} users
  */
 export function createAccounts(users) {
   /** @type {Map<string, DemoUser>} */
   const bySub = new Map(users.map((user) => [user.claims.sub, structuredClone(user)]));
+  /** Subjects of disabled accounts (kept, unlike removed ones, so they can be enabled again). */
+  const disabled = new Set();
+
+  /** @param {string} loginOrSub */
+  const find = (loginOrSub) => [...bySub.values()].find((user) => user.claims.sub === loginOrSub || user.login === loginOrSub);
 
   return {
     /** @returns {DemoUser[]} */
@@ -90,7 +96,7 @@ export function createAccounts(users) {
         const names = [user.login, user.claims.email, user.claims.phone_number]
           .filter((value) => typeof value === 'string')
           .map((value) => String(value).toLowerCase());
-        if (names.includes(wanted) && user.password === password) return user.claims.sub;
+        if (names.includes(wanted) && user.password === password && !disabled.has(user.claims.sub)) return user.claims.sub;
       }
       return undefined;
     },
@@ -104,14 +110,42 @@ export function createAccounts(users) {
     },
 
     /**
-     * oidc-provider's `findAccount`: returns undefined for unknown (or removed) subjects, which
-     * the provider turns into `invalid_grant` on refresh.
+     * @param {string} loginOrSub @param {boolean} off
+     * @returns {boolean} whether the account exists
+     */
+    setDisabled(loginOrSub, off) {
+      const user = find(loginOrSub);
+      if (!user) return false;
+      if (off) disabled.add(user.claims.sub);
+      else disabled.delete(user.claims.sub);
+      return true;
+    },
+
+    /**
+     * Sets (or, with `undefined`, removes) claims of an account; `sub` cannot change.
+     * @param {string} loginOrSub @param {Record<string, unknown>} claims
+     * @returns {boolean} whether the account exists
+     */
+    update(loginOrSub, claims) {
+      const user = find(loginOrSub);
+      if (!user) return false;
+      for (const [name, value] of Object.entries(claims)) {
+        if (name === 'sub') throw new TypeError('an account keeps its sub');
+        if (value === undefined) delete user.claims[name];
+        else user.claims[name] = value;
+      }
+      return true;
+    },
+
+    /**
+     * oidc-provider's `findAccount`: returns undefined for unknown, removed or disabled subjects,
+     * which the provider turns into `invalid_grant` on refresh and 401 at userinfo.
      * @param {unknown} _ctx
      * @param {string} sub
      */
     async findAccount(_ctx, sub) {
       const user = bySub.get(sub);
-      if (!user) return undefined;
+      if (!user || disabled.has(sub)) return undefined;
       return {
         accountId: sub,
         // The provider filters these by the granted scopes/claims; return everything.

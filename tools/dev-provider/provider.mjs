@@ -4,12 +4,21 @@
 // What it copies from Kontur (see /work/shared/KONTUR.md):
 // - issuer without trailing slash, IdentityServer routes (/connect/*, JWKS under discovery);
 // - `nonce` mandatory whenever `openid` is requested (refused on an error page, not redirected);
-// - RS256 id_tokens living 5 minutes carrying the profile/email/phone claims, opaque access tokens
-//   living 24 hours, one-time refresh tokens (a reused one gets `invalid_grant`);
+// - RS256 id_tokens living 5 minutes that carry only protocol claims (`sub`, `auth_time`, `sid`, …),
+//   as IdentityServer's id_token issued together with an access token does: profile, e-mail and
+//   phone come from /connect/userinfo (`claimsInIdToken: true` gives the friendlier shape where the
+//   id_token carries them too);
+// - opaque access tokens living 1 hour (Kontur's token example says `expires_in: 3600`); userinfo
+//   answers 401 for a revoked or expired token and for a disabled or deleted account;
+// - RFC 7009 revocation at /connect/revocation that really revokes;
+// - one-time refresh tokens (a reused one gets `invalid_grant`);
 // - refresh tokens for `offline_access` without the client sending `prompt=consent`;
 // - consent granted silently, Cyrillic demo users, a Russian login page;
 // - client_secret_post and client_secret_basic both accepted for every client;
-// - optionally an old IdentityServer that refuses PKCE (`pkce: 'reject'`).
+// - optionally a client not set up for PKCE, whose code exchange with a `code_verifier` gets a bare
+//   `invalid_grant` (`pkce: 'reject'`: an old IdentityServer that does not advertise PKCE either;
+//   `pkce: 'refuse'`: discovery advertises S256 all the same).
+// Tests change accounts at runtime with disableUser / enableUser / updateUser / removeUser.
 //
 // Usage as a CLI: node tools/dev-provider/provider.mjs --help
 
@@ -61,12 +70,16 @@ const DISCOVERY_PATH = '/.well-known/openid-configuration';
  * @property {number} [port]          0 (default) = a free port; always on host `localhost`
  * @property {ClientOptions[]} [clients]  default: one client `kontur-gate-dev` for
  *   http://127.0.0.1:8787 (see DEFAULT_CLIENT)
- * @property {'optional' | 'required' | 'reject'} [pkce]  optional (default): S256 advertised and
- *   checked when sent; required: authorization without code_challenge fails; reject: an old
- *   IdentityServer: discovery does not advertise PKCE and a token request carrying
- *   `code_verifier` gets 400 invalid_grant
+ * @property {'optional' | 'required' | 'reject' | 'refuse'} [pkce]  optional (default): S256
+ *   advertised and checked when sent; required: authorization without code_challenge fails;
+ *   reject: an old IdentityServer: discovery does not advertise PKCE and a token request carrying
+ *   `code_verifier` gets 400 invalid_grant; refuse: discovery advertises S256, but the client is
+ *   not set up for PKCE, so a `code_verifier` gets that bare invalid_grant all the same
+ * @property {boolean} [claimsInIdToken]  default false: IdentityServer's shape, the id_token of the
+ *   code flow carries protocol claims only and profile/email/phone come from userinfo. true: the
+ *   id_token carries them as well (AlwaysIncludeUserClaimsInIdToken; the hybrid flow's shape)
  * @property {boolean} [endSession]   advertise and serve end_session_endpoint (default true)
- * @property {number} [accessTokenTTL]  seconds, default 86400 (Kontur: 24 h)
+ * @property {number} [accessTokenTTL]  seconds, default 3600 (Kontur's token example: expires_in 3600)
  * @property {number} [idTokenTTL]      seconds, default 300 (Kontur: 5 min)
  * @property {number} [refreshTokenTTL] seconds, default 1296000 (Kontur: 15 days)
  * @property {number} [codeTTL]         seconds, default 300 (Kontur: 5 min)
@@ -96,6 +109,9 @@ const DISCOVERY_PATH = '/.well-known/openid-configuration';
  *   token endpoint requests by grant_type, successful or not
  * @property {number} refreshReuse  refresh requests that presented an already-used refresh token
  * @property {number} logins        successful logins through the form
+ * @property {number} userinfo      requests to the userinfo endpoint, answered or not
+ * @property {{ AccessToken: number, RefreshToken: number }} revoked  tokens revoked at the
+ *   revocation endpoint, by kind
  */
 
 /** The client `npm start` uses; also the default when no `clients` are given. */
@@ -117,7 +133,8 @@ export async function startProvider(options = {}) {
     clients = [DEFAULT_CLIENT],
     pkce = 'optional',
     endSession = true,
-    accessTokenTTL = 86400,
+    accessTokenTTL = 3600,
+    claimsInIdToken = false,
     idTokenTTL = 300,
     refreshTokenTTL = 15 * 24 * 3600,
     codeTTL = 300,
@@ -128,8 +145,8 @@ export async function startProvider(options = {}) {
     loginHint,
     log = () => {},
   } = options;
-  if (!['optional', 'required', 'reject'].includes(pkce)) {
-    throw new TypeError(`pkce must be optional, required or reject, got ${pkce}`);
+  if (!['optional', 'required', 'reject', 'refuse'].includes(pkce)) {
+    throw new TypeError(`pkce must be optional, required, reject or refuse, got ${pkce}`);
   }
 
   const jwks = options.jwks ?? { keys: [await generateSigningKey()] };
@@ -140,14 +157,23 @@ export async function startProvider(options = {}) {
   // and the adapter's revokeByGrantId) skip it during token requests: at the token endpoint
   // oidc-provider revokes only because of such a reuse.
   const keepOnReuse = () => !revokeOnReuse && Provider.ctx?.oidc?.route === 'token';
+  // IdentityServer revokes just the access token presented to its revocation endpoint;
+  // oidc-provider would take every token of the grant (the refresh token too) with it.
+  const keepOnAccessTokenRevocation = () => Provider.ctx?.oidc?.route === 'revocation' && Boolean(Provider.ctx.oidc.entities?.AccessToken);
   const store = createMemoryStore({
-    keepGrantTokens: keepOnReuse,
+    keepGrantTokens: () => keepOnReuse() || keepOnAccessTokenRevocation(),
     alreadyConsumed: (model) => new errors.InvalidGrant(
       model === 'RefreshToken' ? 'refresh token already used' : 'authorization code already consumed',
     ),
   });
   /** @type {ProviderStats} */
-  const stats = { tokenRequests: { authorization_code: 0, refresh_token: 0 }, refreshReuse: 0, logins: 0 };
+  const stats = {
+    tokenRequests: { authorization_code: 0, refresh_token: 0 },
+    refreshReuse: 0,
+    logins: 0,
+    userinfo: 0,
+    revoked: { AccessToken: 0, RefreshToken: 0 },
+  };
 
   // The port must be known before the issuer (part of every token), so bind first and attach the
   // provider's handler afterwards.
@@ -174,7 +200,9 @@ export async function startProvider(options = {}) {
       responseTypes: ['code'],
       scopes: ['openid', 'profile', 'email', 'phone', 'offline_access'],
       claims: SCOPE_CLAIMS,
-      conformIdTokenClaims: false, // Kontur puts profile/email claims into the id_token
+      // true (oidc-provider's default) is IdentityServer's: an id_token issued with an access token
+      // carries no scope claims, userinfo does.
+      conformIdTokenClaims: !claimsInIdToken,
       allowOmittingSingleRegisteredRedirectUri: false, // Kontur requires redirect_uri
       findAccount: accounts.findAccount,
       jwks,
@@ -270,7 +298,9 @@ export async function startProvider(options = {}) {
 
     provider.use(interactionRoutes(provider, accounts, { stats, hint: loginHint }));
     provider.use(addConsentForOfflineAccess);
-    if (pkce === 'reject') provider.use(rejectPkce);
+    provider.use(countUserinfoAndRevocation(stats));
+    if (pkce === 'reject') provider.use(hidePkce);
+    if (pkce === 'reject' || pkce === 'refuse') provider.use(refuseCodeVerifier);
     if (ignoreMaxAge) provider.use(dropMaxAge);
 
     /** @type {ReturnType<typeof clientMetadata>[]} */
@@ -320,6 +350,18 @@ export async function startProvider(options = {}) {
        * account is deleted or consent is withdrawn.
        */
       removeUser: (/** @type {string} */ loginOrSub) => accounts.remove(loginOrSub),
+      /**
+       * Disables an account (by login or sub), as Kontur does for a blocked user: userinfo answers
+       * 401 for its tokens, refresh gets invalid_grant, the login form refuses it.
+       */
+      disableUser: (/** @type {string} */ loginOrSub) => accounts.setDisabled(loginOrSub, true),
+      enableUser: (/** @type {string} */ loginOrSub) => accounts.setDisabled(loginOrSub, false),
+      /**
+       * Changes an account's claims (by login or sub), e.g. a new name or e-mail at Kontur: the next
+       * userinfo answer carries them. A claim set to `undefined` is removed.
+       */
+      updateUser: (/** @type {string} */ loginOrSub, /** @type {Record<string, unknown>} */ claims) =>
+        accounts.update(loginOrSub, claims),
       /** the underlying oidc-provider instance, for anything not covered here */
       provider,
       /** Resets the counters in `stats`. */
@@ -328,6 +370,9 @@ export async function startProvider(options = {}) {
         for (const grantType of Object.keys(stats.tokenRequests)) stats.tokenRequests[grantType] = 0;
         stats.refreshReuse = 0;
         stats.logins = 0;
+        stats.userinfo = 0;
+        stats.revoked.AccessToken = 0;
+        stats.revoked.RefreshToken = 0;
       },
       async close() {
         await server.close();
@@ -359,24 +404,53 @@ async function addConsentForOfflineAccess(ctx, next) {
 }
 
 /**
- * `pkce: 'reject'`: behave like an old IdentityServer with a client not set up for PKCE.
- * Discovery loses `code_challenge_methods_supported`; a code exchange that carries
- * `code_verifier` is answered 400 invalid_grant. Done after oidc-provider handled the request
- * (it reads the body stream itself, so the parameters are only known afterwards).
+ * Counts userinfo requests and revoked tokens (by kind) in `stats`, so tests can tell what the
+ * gate asked and what it revoked.
+ * @param {ProviderStats} stats
+ */
+function countUserinfoAndRevocation(stats) {
+  return async function countUserinfoAndRevocation(/** @type {any} */ ctx, /** @type {() => Promise<void>} */ next) {
+    if (ctx.path === ROUTES.userinfo) stats.userinfo += 1;
+    await next();
+    if (ctx.path === ROUTES.revocation && ctx.status === 200) {
+      for (const kind of /** @type {const} */ (['AccessToken', 'RefreshToken'])) {
+        if (ctx.oidc?.entities?.[kind]) stats.revoked[kind] += 1;
+      }
+    }
+  };
+}
+
+/**
+ * `pkce: 'reject'`: an old IdentityServer; discovery does not advertise PKCE.
  * @param {any} ctx @param {() => Promise<void>} next
  */
-async function rejectPkce(ctx, next) {
+async function hidePkce(ctx, next) {
   await next();
   if (ctx.method === 'GET' && ctx.path === DISCOVERY_PATH && ctx.body && typeof ctx.body === 'object') {
     delete ctx.body.code_challenge_methods_supported;
   }
-  if (ctx.method === 'POST' && ctx.path === ROUTES.token && ctx.status === 200) {
-    const params = ctx.oidc?.params;
-    if (params?.grant_type === 'authorization_code' && params.code_verifier) {
-      ctx.status = 400;
-      ctx.body = { error: 'invalid_grant' };
-    }
+}
+
+/**
+ * `pkce: 'reject'` and `'refuse'`: a client not set up for PKCE. A code exchange that carries
+ * `code_verifier` is answered with a bare 400 invalid_grant before oidc-provider sees it (the code
+ * stays unused, as at IdentityServer). The body is read here, so it is handed on as a string in
+ * `ctx.request.body`, where oidc-provider looks for an already-consumed body.
+ * @param {any} ctx @param {() => Promise<void>} next
+ */
+async function refuseCodeVerifier(ctx, next) {
+  if (ctx.method !== 'POST' || ctx.path !== ROUTES.token) return next();
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  const body = Buffer.concat(chunks).toString('utf8');
+  const params = new URLSearchParams(body);
+  if (params.get('grant_type') === 'authorization_code' && params.has('code_verifier')) {
+    ctx.status = 400;
+    ctx.body = { error: 'invalid_grant' };
+    return undefined;
   }
+  ctx.request.body = body;
+  return next();
 }
 
 /**
@@ -543,9 +617,10 @@ const USAGE = `Usage: node tools/dev-provider/provider.mjs [options]
   --redirect-uri URL            registered redirect URI (repeatable; default ${DEFAULT_CLIENT.redirect_uris[0]})
   --post-logout-redirect-uri URL  registered post-logout URI (repeatable; default ${DEFAULT_CLIENT.post_logout_redirect_uris.join(' and ')})
   --auth-method METHOD          client_secret_post (default) or client_secret_basic
-  --pkce MODE                   optional (default), required or reject
+  --pkce MODE                   optional (default), required, reject or refuse
   --no-end-session              do not offer an end_session_endpoint
-  --access-token-ttl SECONDS    default 86400
+  --access-token-ttl SECONDS    default 3600
+  --claims-in-id-token          put profile/email/phone into the id_token too (default: userinfo only)
   --id-token-ttl SECONDS        default 300
   --always-issue-refresh-token  refresh tokens even without offline_access
 `;
@@ -561,7 +636,8 @@ async function main() {
       'auth-method': { type: 'string', default: 'client_secret_post' },
       pkce: { type: 'string', default: 'optional' },
       'no-end-session': { type: 'boolean', default: false },
-      'access-token-ttl': { type: 'string', default: '86400' },
+      'access-token-ttl': { type: 'string', default: '3600' },
+      'claims-in-id-token': { type: 'boolean', default: false },
       'id-token-ttl': { type: 'string', default: '300' },
       'always-issue-refresh-token': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -583,6 +659,7 @@ async function main() {
     pkce: /** @type {any} */ (values.pkce),
     endSession: !values['no-end-session'],
     accessTokenTTL: Number(values['access-token-ttl']),
+    claimsInIdToken: values['claims-in-id-token'],
     idTokenTTL: Number(values['id-token-ttl']),
     alwaysIssueRefreshToken: values['always-issue-refresh-token'],
     loginHint: 'Демо-вход: demo / demo',

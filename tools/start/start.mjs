@@ -178,6 +178,8 @@ async function main() {
       ORIGIN_URL: origin.url,
       OIDC_SCOPES: 'openid profile email phone offline_access',
       LOGOUT_AT_PROVIDER: 'true',
+      // The phone comes from userinfo (the provider is IdentityServer-shaped) and reaches the demo page.
+      CLAIM_HEADERS: 'X-Forwarded-Phone=phone_number',
     };
 
     const args = [

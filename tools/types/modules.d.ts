@@ -49,7 +49,7 @@ declare module "oidc-provider" {
     body: unknown;
     type: string;
     request: { body?: unknown };
-    oidc?: { route?: string; client?: { clientId: string }; params?: Record<string, unknown> };
+    oidc?: { route?: string; client?: { clientId: string }; params?: Record<string, unknown>; entities?: Record<string, unknown> };
     set(name: string, value: string): void;
     get(name: string): string;
     redirect(url: string): void;
