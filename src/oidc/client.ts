@@ -1,17 +1,16 @@
 /**
- * The provider conversation, thin over oauth4webapi: discovery (cached per isolate), the
- * authorization URL, the callback (code exchange, id_token validation, userinfo), refresh,
- * userinfo, token revocation and RP-initiated logout. Every protocol check is oauth4webapi's; this module only adds what it leaves to the caller
- * (signature check, `alg` pinning, future `iat`, `sub` continuity on refresh). Its decisions are
- * the pure functions of ./decisions.ts; this file is the I/O around them.
+ * The provider conversation's flows, thin over oauth4webapi: the authorization URL, the callback
+ * (code exchange, id_token validation, userinfo), refresh, userinfo, token revocation and
+ * RP-initiated logout, over the shared connection of ./provider.ts (discovery, call options, the
+ * signature check). Every protocol check is oauth4webapi's; this module only adds what it leaves
+ * to the caller (future `iat`, `sub` continuity on refresh). Its decisions are the pure functions
+ * of ./decisions.ts; this file is the I/O around them.
  */
 import * as oauth from "oauth4webapi";
-import type { Config } from "../config";
 import { GateError } from "../common/errors";
 import { log } from "../common/log";
 import {
   describe,
-  idTokenAlg,
   isAuthTimeFailure,
   isPkceRefusal,
   isRecentAuthentication,
@@ -21,14 +20,12 @@ import {
   refreshFailure,
   tokenFields,
   userinfoFailure,
-  usesPkce,
   type LoginTokens,
   type RefreshedTokens,
   type Tokens,
 } from "./decisions";
+import { ProviderConnection, unavailable, type Provider } from "./provider";
 
-/** How long discovery is trusted before it is fetched again. */
-const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 /** Allowed clock difference for the id_token `iat` (seconds). */
 const CLOCK_SKEW = 60;
 
@@ -44,89 +41,7 @@ export interface PendingLogin {
   readonly maxAge?: number;
 }
 
-/** What every outbound call gets: a timeout, the shared JWKS cache, and http only for loopback. */
-interface CallOptions {
-  signal: AbortSignal;
-  [oauth.jwksCache]: oauth.JWKSCacheInput;
-  [oauth.allowInsecureRequests]?: boolean;
-}
-
-
-interface Provider {
-  readonly as: oauth.AuthorizationServer;
-  readonly client: oauth.Client;
-  readonly usePkce: boolean;
-}
-
-function unavailable(what: string, error: unknown): GateError {
-  const reason = error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
-  return new GateError("provider_unavailable", `${what} failed (${reason})`);
-}
-
-export class OidcClient {
-  private discovered: { provider: Provider; until: number } | undefined;
-  private discovering: Promise<Provider> | undefined;
-  /** oauth4webapi keeps the provider's JWKS here between calls. */
-  private jwks: oauth.JWKSCacheInput = {};
-  private readonly clientAuth: oauth.ClientAuth;
-
-  constructor(
-    private readonly config: Config,
-    /** Epoch milliseconds; the runtime's clock, so tests can move time. */
-    private readonly clock: () => number = Date.now,
-  ) {
-    this.clientAuth =
-      config.clientAuth === "client_secret_basic" ? oauth.ClientSecretBasic(config.clientSecret) : oauth.ClientSecretPost(config.clientSecret);
-  }
-
-  private seconds(): number {
-    return Math.floor(this.clock() / 1000);
-  }
-
-  private options(): CallOptions {
-    return {
-      // oauth4webapi has no default timeout.
-      signal: AbortSignal.timeout(this.config.oidcTimeout * 1000),
-      [oauth.jwksCache]: this.jwks,
-      // Only a loopback development issuer gets here with http:// (enforced in src/config.ts).
-      ...(this.config.allowHttpIssuer ? { [oauth.allowInsecureRequests]: true } : {}),
-    };
-  }
-
-  /** Discovery, fetched once per isolate and again after an hour; failures are not cached. */
-  async provider(): Promise<Provider> {
-    if (this.discovered && this.discovered.until > this.clock()) return this.discovered.provider;
-    // Single flight: a burst of first requests triggers one discovery fetch.
-    this.discovering ??= this.discover().finally(() => {
-      this.discovering = undefined;
-    });
-    return this.discovering;
-  }
-
-  private async discover(): Promise<Provider> {
-    let as: oauth.AuthorizationServer;
-    try {
-      const response = await oauth.discoveryRequest(this.config.issuer, { ...this.options(), algorithm: "oidc" });
-      as = await oauth.processDiscoveryResponse(this.config.issuer, response);
-    } catch (error) {
-      throw unavailable(`Discovery at ${this.config.issuer.href}`, error);
-    }
-    const alg = idTokenAlg(as);
-    if (alg === undefined || as.authorization_endpoint === undefined || as.token_endpoint === undefined || as.jwks_uri === undefined) {
-      throw new GateError(
-        "provider_unavailable",
-        `Discovery at ${this.config.issuer.href} lacks an authorization, token or JWKS endpoint, or an asymmetric id_token algorithm`,
-      );
-    }
-    const provider: Provider = {
-      as,
-      client: { client_id: this.config.clientId, id_token_signed_response_alg: alg },
-      usePkce: usesPkce(this.config.pkce, as),
-    };
-    this.discovered = { provider, until: this.clock() + DISCOVERY_TTL_MS };
-    return provider;
-  }
-
+export class OidcClient extends ProviderConnection {
   /**
    * The authorization request (OIDC Core §3.1.2.1) and the secrets the callback will need; with
    * `maxAge`, a step-up: the provider must re-authenticate a user whose last sign-in is older.
@@ -236,25 +151,6 @@ export class OidcClient {
     }
   }
 
-  /**
-   * Checks the id_token's signature. oauth4webapi reads the JWKS again for a `kid` it does not know
-   * only once its copy is a minute old, so logins would fail for a minute after the provider
-   * rotates its signing key without announcing it ahead (rp-key-rotation-op-sign-key). This
-   * id_token came straight from the token endpoint, so an unknown key is the provider's new one:
-   * fetch the JWKS again, once. oauth4webapi keeps the JWKS per AuthorizationServer object, hence
-   * the copy that replaces the cached one.
-   */
-  private async verifySignature(as: oauth.AuthorizationServer, response: Response): Promise<void> {
-    try {
-      await oauth.validateApplicationLevelSignature(as, response, this.options());
-    } catch (error) {
-      if (!(error instanceof oauth.OperationProcessingError && error.code === oauth.KEY_SELECTION)) throw error;
-      const fresh: oauth.AuthorizationServer = { ...as };
-      this.jwks = {};
-      if (this.discovered?.provider.as === as) this.discovered = { ...this.discovered, provider: { ...this.discovered.provider, as: fresh } };
-      await oauth.validateApplicationLevelSignature(fresh, response, this.options());
-    }
-  }
 
   /** Validates what oauth4webapi leaves to the caller: the id_token's signature and its `iat`. */
   private async validated(as: oauth.AuthorizationServer, response: Response, result: oauth.TokenEndpointResponse): Promise<Tokens> {
