@@ -4,8 +4,17 @@
  * place of a header the gate sets or the origin trusts for something else: the gate's identity
  * headers, the forwarding headers, hop-by-hop headers, `Cookie` and `Authorization` are refused.
  */
-import { IDENTITY_HEADERS } from "../proxy/headers";
 import { parseList, type SettingsReader } from "./reader";
+
+/** Identity headers of the contract; any client-supplied copy is removed from every request. */
+export const IDENTITY_HEADERS = [
+  "x-forwarded-user",
+  "x-forwarded-email",
+  "x-forwarded-name",
+  "x-auth-assertion",
+  "x-forwarded-access-token",
+  "x-forwarded-access-token-expires",
+] as const;
 
 /** One `CLAIM_HEADERS` pair; `header` is lower-case. */
 export interface ClaimHeader {

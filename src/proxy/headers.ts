@@ -2,18 +2,8 @@
  * Header hygiene on the way to the origin. Whatever a client sends, the origin never sees an
  * identity header the gate did not set itself, nor the gate's own cookies.
  */
-import type { ClaimHeader } from "../config/claims";
+import { IDENTITY_HEADERS, type ClaimHeader } from "../config/claims";
 import { claimText, type UserClaims } from "../oidc/claims";
-
-/** Identity headers of the contract; any client-supplied copy is removed from every request. */
-export const IDENTITY_HEADERS = [
-  "x-forwarded-user",
-  "x-forwarded-email",
-  "x-forwarded-name",
-  "x-auth-assertion",
-  "x-forwarded-access-token",
-  "x-forwarded-access-token-expires",
-] as const;
 
 /**
  * A name as a header value: unchanged when it is printable ASCII without `%`; otherwise UTF-8

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { withCookies } from "../../src/edge/context";
 import { forward, privateCaching, upstreamUrl } from "../../src/proxy/forward";
-import { addIdentity, encodeHeaderValue, IDENTITY_HEADERS, sanitizedHeaders, withoutGateCookies } from "../../src/proxy/headers";
+import { IDENTITY_HEADERS } from "../../src/config/claims";
+import { addIdentity, encodeHeaderValue, sanitizedHeaders, withoutGateCookies } from "../../src/proxy/headers";
 
 const isGateCookie = (name: string) => name === "kg_session" || name.startsWith("kg_login_");
 const SITE = new URL("https://site.example/page");
