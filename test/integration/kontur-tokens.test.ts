@@ -11,26 +11,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { clearedSession } from "../helpers/session-cookie.ts";
 import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
+import { logged } from "../helpers/gate-log.ts";
 
 const JSON_ACCEPT = { accept: "application/json" };
 const SAME_ORIGIN_POST = (gateUrl: string) => ({ method: "POST", headers: { origin: gateUrl, "sec-fetch-site": "same-origin" } });
 
-type Line = Record<string, unknown> & { event: string };
-function decisions(logs: readonly string[]): Line[] {
-  return logs
-    .map((entry) => /^(?:log|info|error|warn): (\{.*\})$/s.exec(entry)?.[1])
-    .filter((json): json is string => json !== undefined)
-    .map((json) => JSON.parse(json) as Line);
-}
 
-async function logged(logs: readonly string[], match: (line: Line) => boolean): Promise<Line | undefined> {
-  for (let attempt = 0; attempt < 60; attempt += 1) {
-    const line = decisions(logs).find(match);
-    if (line !== undefined) return line;
-    await sleep(50);
-  }
-  return undefined;
-}
 
 async function until(condition: () => boolean): Promise<void> {
   for (let attempt = 0; attempt < 60 && !condition(); attempt += 1) await sleep(50);

@@ -14,28 +14,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { clearedSession } from "../helpers/session-cookie.ts";
 import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
+import { logged } from "../helpers/gate-log.ts";
 
 const [DEMO, PETROV, PHONE] = DEMO_USERS.map((user: { claims: Record<string, unknown> }) => user.claims) as [Record<string, string>, Record<string, string>, Record<string, string>];
 const CLAIM_HEADERS = "X-Forwarded-Phone=phone_number, X-Forwarded-Middle-Name=middle_name";
 const JSON_ACCEPT = { accept: "application/json" };
 
-type Line = Record<string, unknown> & { event: string };
-function decisions(logs: readonly string[]): Line[] {
-  return logs
-    .map((entry) => /^(?:log|info|error|warn): (\{.*\})$/s.exec(entry)?.[1])
-    .filter((json): json is string => json !== undefined)
-    .map((json) => JSON.parse(json) as Line);
-}
 
-/** workerd hands console output to Miniflare asynchronously: wait briefly for a matching line. */
-async function logged(logs: readonly string[], match: (line: Line) => boolean): Promise<Line | undefined> {
-  for (let attempt = 0; attempt < 40; attempt += 1) {
-    const line = decisions(logs).find(match);
-    if (line !== undefined) return line;
-    await sleep(50);
-  }
-  return undefined;
-}
 
 function seenAt(stack: SessionStack, path: string) {
   const [seen] = stack.originRequests(path);

@@ -6,17 +6,10 @@ import { generateSecrets, loopbackGateVars, startGate } from "../helpers/gate.ts
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
+import { decisions, type Line } from "../helpers/gate-log.ts";
 
 
-type Line = Record<string, unknown> & { event: string };
 
-/** The gate's decision lines: every JSON line it logged (console.log or console.error). */
-function decisions(logs: readonly string[]): Line[] {
-  return logs
-    .map((entry) => /^(?:log|info|error|warn): (\{.*\})$/s.exec(entry)?.[1])
-    .filter((json): json is string => json !== undefined)
-    .map((json) => JSON.parse(json) as Line);
-}
 
 /** What an operator computes to find a user's lines: `printf %s "$SUB" | sha256sum | cut -c1-16`. */
 function userHash(sub: string): string {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig, parseDuration, parseList } from "../../src/config";
-import { ConfigError } from "../../src/common/errors";
-import { randomSecret, signingJwk, validSettings } from "./fixtures";
+import { randomSecret, signingJwk, problemsOf, validSettings } from "./fixtures";
 
-function problemsOf(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("config: defaults of the contract", () => {
   it("fills every optional setting with its documented default", async () => {

@@ -1,4 +1,5 @@
 /** Fresh keys and valid settings for unit tests; nothing here is a fixed secret. */
+import { ConfigError } from "../../src/common/errors";
 import type { Settings } from "../../src/config";
 import { base64url } from "../../src/session/seal";
 
@@ -25,4 +26,15 @@ export async function validSettings(overrides: Settings = {}): Promise<Settings>
     ASSERTION_SIGNING_KEY: JSON.stringify(await signingJwk()),
     ...overrides,
   };
+}
+
+/** The problems a ConfigError lists; fails the test when `run` throws nothing or something else. */
+export function problemsOf(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
 }

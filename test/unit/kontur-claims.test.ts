@@ -6,12 +6,11 @@
 import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
-import { ConfigError } from "../../src/common/errors";
 import { isPkceRefusal, mergedProfile, userinfoFailure, type UserinfoFailure } from "../../src/oidc/decisions";
 import { addIdentity, sanitizedHeaders } from "../../src/proxy/headers";
 import { userClaims } from "../../src/oidc/claims";
 import { checkedAt } from "../../src/session/revalidate";
-import { validSettings } from "./fixtures";
+import { problemsOf, validSettings } from "./fixtures";
 
 const as: oauth.AuthorizationServer = { issuer: "https://identity.testkontur.ru", userinfo_endpoint: "https://identity.testkontur.ru/connect/userinfo" };
 const client: oauth.Client = { client_id: "site-client" };
@@ -90,15 +89,6 @@ describe("PKCE refused: invalid_grant on an exchange that carried a code_verifie
   });
 });
 
-function problemsOf(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("SESSION_REVALIDATE and CLAIM_HEADERS", () => {
   it("default: userinfo at each check, no claim headers", async () => {

@@ -1,19 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
-import { ConfigError } from "../../src/common/errors";
 import { secretDigest } from "../../src/policy/service-tokens";
 import { base64url } from "../../src/session/seal";
-import { validSettings } from "./fixtures";
+import { problemsOf, validSettings } from "./fixtures";
 
-function problemsOf(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 const base = await validSettings();
 
