@@ -6,6 +6,10 @@
  */
 import { base64urlDecode, parseList, type SettingsReader } from "./reader";
 
+/** The headers a machine client presents (the convention of Cloudflare Access service tokens). */
+export const CLIENT_ID_HEADER = "x-gate-client-id";
+export const CLIENT_SECRET_HEADER = "x-gate-client-secret";
+
 /** A service's name: what `X-Gate-Client-Id` carries and `X-Forwarded-User: service:<name>` shows. */
 export const SERVICE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 

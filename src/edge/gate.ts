@@ -12,7 +12,7 @@ import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../pol
 import { isAllowedSocketOrigin, withCorsHeaders } from "../policy/cors";
 import { canonicalPath, type CanonicalPath } from "../policy/path";
 import { decideRoute } from "../policy/routes";
-import { authenticateService, presentsServiceCredentials, stripServiceCredentials } from "../policy/service-tokens";
+import { authenticateService, presentsServiceCredentials } from "../policy/service-tokens";
 import { forward, privateCaching, upstreamUrl } from "../proxy/forward";
 import { addIdentity, sanitizedHeaders } from "../proxy/headers";
 import { answerPreflight } from "../proxy/preflight";
@@ -72,7 +72,6 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
   let canonical: CanonicalPath | undefined;
   const path = (): CanonicalPath => (canonical ??= canonicalPath(url.pathname));
   const headers = sanitizedHeaders(request.headers, url, isGateCookie, config.claimHeaders);
-  stripServiceCredentials(headers);
   const route = routeFor(config, url, path, request.method);
   ctx.route = route;
   if (route?.access === "deny") throw new GateError("forbidden", `The route "${route.name}" is closed to everyone`);

@@ -5,9 +5,7 @@
  * settings nor the time an answer takes tell anything about a secret.
  */
 import type { ServiceTokens } from "../config";
-
-export const CLIENT_ID_HEADER = "x-gate-client-id";
-export const CLIENT_SECRET_HEADER = "x-gate-client-secret";
+import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../config/service-tokens";
 
 /** Far above a generated secret (43 characters): nothing longer is hashed. */
 const MAX_SECRET_LENGTH = 512;
@@ -17,17 +15,6 @@ const encoder = new TextEncoder();
 /** True when the request presents service credentials (either header, even empty): it is then judged as a machine. */
 export function presentsServiceCredentials(headers: Headers): boolean {
   return headers.has(CLIENT_ID_HEADER) || headers.has(CLIENT_SECRET_HEADER);
-}
-
-/**
- * Removes the credentials on the way to the origin, in every spelling a server could read as them
- * (`X_Gate_Client_Secret` reaches CGI, PHP and WSGI as the same variable).
- */
-export function stripServiceCredentials(headers: Headers): void {
-  for (const name of [...headers.keys()]) {
-    const folded = name.toLowerCase().replace(/_/g, "-");
-    if (folded === CLIENT_ID_HEADER || folded === CLIENT_SECRET_HEADER) headers.delete(name);
-  }
 }
 
 /** Compares two equal-length digests without an early exit. */

@@ -9,14 +9,19 @@
 // gets an in-isolate stand-in, which its real login fills and which the hot path never touches
 // (counted). The KV costs, the login and the parallel refresh run in Miniflare, on its real KV.
 //
-// Options: --rounds N (8), --seconds S per round (2.5), --connections C (10), --quick (2 rounds of
-// 2 s and shorter CPU loops, for trying it out).
+// Then the comparison in which issue 15 set its throughput targets: the same Workers each in its
+// own Miniflare (the runtime `wrangler dev` uses, its entry layer in front), 16 connections.
+//
+// Options: --rounds N (8), --seconds S per round (2.5), --connections C (10), --mf-rounds N (6) and
+// --mf-connections C (16) for the Miniflare comparison, --quick (2 rounds of 2 s and shorter CPU
+// loops, for trying it out).
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { BROWSER, browserLogin, loadRound, rawRequest, startBenchOrigin } from './http.mjs';
 import { formatTable, median } from './table.mjs';
 
@@ -32,7 +37,7 @@ import { startProvider } from '../dev-provider/provider.mjs';
 import { freePort } from '../lib/listen.mjs';
 import { generateSecrets } from '../lib/secrets.mjs';
 
-const WATCHDOG_MS = 6 * 60_000;
+const WATCHDOG_MS = 8 * 60_000;
 const CLIENT_ID = 'kontur-gate-bench';
 const SCOPES = 'openid profile email offline_access';
 const PARALLEL = 50;
@@ -44,6 +49,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '8' },
     seconds: { type: 'string', default: '2.5' },
     connections: { type: 'string', default: '10' },
+    'mf-rounds': { type: 'string', default: '6' },
+    'mf-connections': { type: 'string', default: '16' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -51,6 +58,8 @@ const ROUNDS = args.quick ? 2 : Number(args.rounds);
 const SINGLE_ROUNDS = args.quick ? 1 : 2;
 const SECONDS = args.quick ? 2 : Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
+const MF_ROUNDS = args.quick ? 2 : Number(args['mf-rounds']);
+const MF_CONNECTIONS = Number(args['mf-connections']);
 /** Wall time of one CPU loop; long enough that /proc's 10 ms CPU ticks stay a small error. */
 const CPU_LOOP_MS = args.quick ? 200 : 500;
 
@@ -80,7 +89,20 @@ const progress = (/** @type {string} */ message) => process.stderr.write(`bench:
  */
 async function get(url, cookie) {
   const response = await rawRequest(url, { headers: { ...BROWSER, ...(cookie ? { cookie } : {}) } });
-  return { status: response.status, setCookies: response.headers.getSetCookie(), body: await response.text() };
+  return { status: response.status, setCookies: response.headers.getSetCookie(), body: decoded(response.headers.get('content-encoding'), Buffer.from(await response.arrayBuffer())) };
+}
+
+/**
+ * A body as text, uncompressed: Miniflare's entry layer compresses answers for a client that
+ * accepts it, as Cloudflare's edge does.
+ * @param {string | null} encoding
+ * @param {Buffer} body
+ */
+function decoded(encoding, body) {
+  if (encoding === 'gzip') return gunzipSync(body).toString();
+  if (encoding === 'br') return brotliDecompressSync(body).toString();
+  if (encoding === 'deflate') return inflateSync(body).toString();
+  return body.toString();
 }
 
 /**
@@ -129,7 +151,7 @@ async function setUp() {
   const origin = await startBenchOrigin();
   closers.push(origin.close);
 
-  const names = /** @type {const} */ (['passthrough', 'gate', 'gateSession', 'peer', 'peerRefresh', 'mfGate', 'mfGateChecks', 'mfGateRefresh']);
+  const names = /** @type {const} */ (['passthrough', 'gate', 'gateSession', 'peer', 'peerRefresh', 'mfGate', 'mfGateChecks', 'mfGateRefresh', 'mfPassthrough', 'mfLoadGate', 'mfLoadGateSession', 'mfPeer']);
   /** @type {Record<(typeof names)[number], number>} */
   const ports = /** @type {Record<(typeof names)[number], number>} */ (Object.fromEntries(names.map((name) => [name, 0])));
   const taken = new Set();
@@ -148,7 +170,12 @@ async function setUp() {
     token_endpoint_auth_method: /** @type {const} */ ('client_secret_post'),
   });
   const provider = await startProvider({
-    clients: [client([`${at(ports.gate)}/_auth/callback`, `${at(ports.gateSession)}/_auth/callback`, `${at(ports.peer)}/callback`, `${at(ports.mfGate)}/_auth/callback`, `${at(ports.mfGateChecks)}/_auth/callback`])],
+    clients: [
+      client([
+        ...[ports.gate, ports.gateSession, ports.mfGate, ports.mfGateChecks, ports.mfLoadGate, ports.mfLoadGateSession].map((port) => `${at(port)}/_auth/callback`),
+        ...[ports.peer, ports.mfPeer].map((port) => `${at(port)}/callback`),
+      ]),
+    ],
   });
   closers.push(provider.close);
   // 30 s access tokens: within the gate's refresh margin, so every check refreshes.
@@ -287,30 +314,30 @@ async function checkTargets(targets) {
   }
   if (!seen.b?.['x-auth-assertion'] || !seen.b['x-forwarded-user']) throw new Error('the gate did not pass the identity on');
   if (!seen.c?.['x-forwarded-user']) throw new Error('the peer did not pass the identity on');
-  if (seen.d?.['x-forwarded-user'] !== undefined) throw new Error('the public path was not anonymous');
+  if (seen.d !== undefined && seen.d['x-forwarded-user'] !== undefined) throw new Error('the public path was not anonymous');
   const sessionAssertion = JSON.parse(Buffer.from(seen.e?.['x-auth-assertion']?.split('.')[1] ?? '', 'base64url').toString() || '{}');
   if (!sessionAssertion.sub || 'htu' in sessionAssertion) throw new Error('the gate with ASSERTION_MODE=session did not pass a session assertion on');
 }
 
 /**
- * Rounds alternating a,b,c,d,e; each with its request rate, latencies, workerd CPU per request and
- * requests the origin received per request answered.
- * @param {Served} served
+ * Rounds alternating the targets; each with its request rate, latencies, CPU per request (NaN
+ * without `cpuSeconds`) and requests the origin received per request answered.
+ * @param {(() => Promise<number>) | undefined} cpuSeconds  the CPU seconds of the Workers' process so far
  * @param {Env['origin']} origin
  * @param {Target[]} targets
  * @param {{ rounds: number, seconds: number, connections: number }} options
  * @returns {Promise<Record<Target['key'], Round[]>>}
  */
-async function loadRounds(served, origin, targets, { rounds: count, seconds, connections }) {
+async function loadRounds(cpuSeconds, origin, targets, { rounds: count, seconds, connections }) {
   progress(`${count} rounds of ${seconds} s per target with ${connections} connection(s), alternating ${targets.map((t) => t.key).join(',')}`);
   /** @type {Record<Target['key'], Round[]>} */
   const rounds = { a: [], b: [], c: [], d: [], e: [] };
   for (let round = 0; round < count; round += 1) {
     for (const target of targets) {
-      const cpuBefore = await served.cpuSeconds();
+      const cpuBefore = cpuSeconds === undefined ? NaN : await cpuSeconds();
       const originBefore = origin.counts.requests;
       const result = await loadRound({ url: target.url, headers: target.headers, seconds, connections });
-      const cpu = (await served.cpuSeconds()) - cpuBefore;
+      const cpu = (cpuSeconds === undefined ? NaN : await cpuSeconds()) - cpuBefore;
       const answered = Math.max(1, result.requests);
       rounds[target.key].push({ ...result, cpuPerRequestUs: (cpu * 1e6) / answered, originPerRequest: (origin.counts.requests - originBefore) / answered });
     }
@@ -339,6 +366,47 @@ function summarize(rounds) {
       },
     ]),
   ));
+}
+
+/**
+ * The comparison issue 15 set its throughput targets in: the pass-through, the gate in both
+ * assertion modes and the peer, each in its own Miniflare on its real KV, loaded in alternating
+ * rounds like the `workerd serve` ones. Miniflare's entry layer in front of each Worker is part of
+ * every request here, as it is under `wrangler dev`.
+ * @param {Env} env
+ */
+async function miniflareThroughput({ bundles, origin, ports, provider, gateVars, peerVars }) {
+  progress('the same comparison in Miniflare');
+  /** @type {(() => Promise<unknown>)[]} */
+  const own = [];
+  /** @param {string} script @param {Record<string, string>} bindings @param {number} port */
+  const start = async (script, bindings, port) => {
+    const mf = await startMiniflare(script, bindings, { port });
+    closers.push(mf.close);
+    own.push(mf.close);
+    return mf.url;
+  };
+  try {
+    const passthrough = await start(bundles.scripts.passthrough, { ORIGIN_URL: origin.url }, ports.mfPassthrough);
+    const gate = await start(bundles.scripts.gate, gateVars(provider.issuer), ports.mfLoadGate);
+    const gateSession = await start(bundles.scripts.gate, gateVars(provider.issuer, { ASSERTION_MODE: 'session' }), ports.mfLoadGateSession);
+    const peer = await start(bundles.scripts.peer, peerVars(provider.issuer), ports.mfPeer);
+    /** @type {Target[]} */
+    const targets = [
+      { key: 'a', url: `${passthrough}/bench`, headers: BROWSER },
+      { key: 'b', url: `${gate}/bench`, headers: { ...BROWSER, cookie: (await browserLogin(`${gate}/bench`)).cookie } },
+      { key: 'c', url: `${peer}/bench`, headers: { ...BROWSER, cookie: (await browserLogin(`${peer}/bench`)).cookie } },
+      { key: 'e', url: `${gateSession}/bench`, headers: { ...BROWSER, cookie: (await browserLogin(`${gateSession}/bench`)).cookie } },
+    ];
+    await checkTargets(targets);
+    for (const target of targets) await loadRound({ url: target.url, headers: target.headers, seconds: 1, connections: MF_CONNECTIONS }); // warm-up
+    return summarize(await loadRounds(undefined, origin, targets, { rounds: MF_ROUNDS, seconds: SECONDS, connections: MF_CONNECTIONS }));
+  } finally {
+    for (const close of own.reverse()) {
+      closers.splice(closers.indexOf(close), 1);
+      await close().catch(() => undefined);
+    }
+  }
 }
 
 /**
@@ -414,24 +482,27 @@ async function main() {
   await checkTargets(targets);
   await benchReset(urls.gate);
   for (const target of targets) await loadRound({ url: target.url, headers: target.headers, seconds: 1, connections: CONNECTIONS }); // warm-up
-  const loaded = summarize(await loadRounds(served, origin, targets, { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS }));
+  const loaded = summarize(await loadRounds(served.cpuSeconds, origin, targets, { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS }));
   // One request at a time: the latency a visitor sees when nothing queues.
-  const single = summarize(await loadRounds(served, origin, targets, { rounds: SINGLE_ROUNDS, seconds: 2, connections: 1 }));
+  const single = summarize(await loadRounds(served.cpuSeconds, origin, targets, { rounds: SINGLE_ROUNDS, seconds: 2, connections: 1 }));
   const hotPathStats = await benchStats(urls.gate);
 
   progress("CPU loops in the gate's isolate");
   // Filled for every probe by the loop below.
   const cpu = /** @type {CpuTimes} */ ({});
   for (const probe of PROBES) cpu[probe] = await cpuPerRun(served, urls.gate, probe, cookie.gate);
+  closers.splice(closers.indexOf(served.close), 1);
+  await served.close(); // idle from here on, but the Miniflare comparison gets the machine to itself
+  const miniflareLoaded = await miniflareThroughput(env);
 
   const loadAfter = await loadavg();
   process.stdout.write(`
 kontur-gate benchmark — ${new Date().toISOString()}
 machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}; workerd ${served.version}; load average ${loadBefore} before, ${loadAfter} after
-throughput: ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d,e; medians of the rounds; autocannon in its own process
+throughput (workerd serve): ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d,e; in Miniflare: ${MF_ROUNDS} rounds × ${SECONDS} s with ${MF_CONNECTIONS} connections, alternating a,b,c,e; medians of the rounds; autocannon in its own process
 origin: Node on 127.0.0.1 answering ~100 bytes; provider: tools/dev-provider/provider.mjs on localhost
 
-${formatTable({ loaded, single, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}
+${formatTable({ loaded, single, miniflare: miniflareLoaded, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}
 `);
 }
 
