@@ -14,10 +14,13 @@ import { Browser, IVANOV, ISSUER, NAVIGATE, startApp, type AppHarness, type Bend
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 
 let gate: AppHarness | undefined;
-/** Every line the gate logged in this test: none may hold a code, a token or a secret. */
+/** Every line the gate logged in this test: none may hold a code or a token, nor anything JWT-shaped. */
 let logged: string[] = [];
+/** Every page the gate answered with in this test: none may hold a code or a token. */
+let pages: string[] = [];
 beforeEach(() => {
   logged = [];
+  pages = [];
   for (const level of ["log", "warn", "error"] as const) {
     const original = console[level].bind(console);
     vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
@@ -40,19 +43,30 @@ afterEach(() => {
   }
 });
 
-/** Codes and tokens the provider issued that show up in a log line, and log lines that hold a JWT. */
+/** Codes and tokens the provider issued that show up in a log line or a page, and log lines that hold a JWT. */
 function leaks(app: AppHarness): string[] {
   const found: string[] = [];
   for (const line of logged) {
     if (/eyJ[A-Za-z0-9_-]{8,}\./.test(line)) found.push(`a JWT in: ${line.slice(0, 200)}`);
     for (const secret of app.provider.issued) if (line.includes(secret)) found.push(`an issued secret in: ${line.slice(0, 200)}`);
   }
+  for (const page of pages) {
+    for (const secret of app.provider.issued) if (page.includes(secret)) found.push(`an issued secret in a page: ${page.slice(0, 200)}`);
+  }
   return found;
 }
 
+/** The app with `settings`; every answer's body is kept for the scan. */
 async function start(settings: Record<string, string> = {}): Promise<AppHarness> {
-  gate = await startApp(settings);
-  return gate;
+  const app = await startApp(settings);
+  const request = app.request;
+  app.request = async (...args) => {
+    const response = await request(...args);
+    pages.push(await response.clone().text());
+    return response;
+  };
+  gate = app;
+  return app;
 }
 
 const setsSession = (response: Response) => response.headers.getAll("set-cookie").some((c: string) => c.startsWith("__Host-kg_session=") && !/max-age=0/i.test(c));
