@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Browser, IVANOV, ISSUER, NAVIGATE, startApp, type AppHarness, type Bend, type TokenFault } from "./app";
+import { randomSecret, signingJwk } from "./fixtures";
 
 /**
  * What the gate decides when the provider answers wrongly: a broken or refusing token endpoint at
@@ -14,6 +15,8 @@ import { Browser, IVANOV, ISSUER, NAVIGATE, startApp, type AppHarness, type Bend
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 
 let gate: AppHarness | undefined;
+/** The gate's own secrets in this test (client secret, session key, the assertion key's `d`). */
+let secrets: string[] = [];
 /** Every line the gate logged in this test: none may hold a code or a token, nor anything JWT-shaped. */
 let logged: string[] = [];
 /** Every page the gate answered with in this test: none may hold a code or a token. */
@@ -43,22 +46,26 @@ afterEach(() => {
   }
 });
 
-/** Codes and tokens the provider issued that show up in a log line or a page, and log lines that hold a JWT. */
+/** The gate's secrets and the provider's codes and tokens that show up in a log line or a page, and log lines that hold a JWT. */
 function leaks(app: AppHarness): string[] {
   const found: string[] = [];
+  const all = [...secrets, ...app.provider.issued];
   for (const line of logged) {
     if (/eyJ[A-Za-z0-9_-]{8,}\./.test(line)) found.push(`a JWT in: ${line.slice(0, 200)}`);
-    for (const secret of app.provider.issued) if (line.includes(secret)) found.push(`an issued secret in: ${line.slice(0, 200)}`);
+    for (const secret of all) if (line.includes(secret)) found.push(`a secret in: ${line.slice(0, 200)}`);
   }
   for (const page of pages) {
-    for (const secret of app.provider.issued) if (page.includes(secret)) found.push(`an issued secret in a page: ${page.slice(0, 200)}`);
+    for (const secret of all) if (page.includes(secret)) found.push(`a secret in a page: ${page.slice(0, 200)}`);
   }
   return found;
 }
 
-/** The app with `settings`; every answer's body is kept for the scan. */
+/** The app with `settings` and fresh secrets it knows; every answer's body is kept for the scan. */
 async function start(settings: Record<string, string> = {}): Promise<AppHarness> {
-  const app = await startApp(settings);
+  const key = await signingJwk();
+  const own = { OIDC_CLIENT_SECRET: randomSecret(), SESSION_SECRETS: randomSecret(), ASSERTION_SIGNING_KEY: JSON.stringify(key) };
+  secrets = [own.OIDC_CLIENT_SECRET, own.SESSION_SECRETS, String(key.d)];
+  const app = await startApp({ ...own, ...settings });
   const request = app.request;
   app.request = async (...args) => {
     const response = await request(...args);
