@@ -394,7 +394,7 @@ describe("one session's requests at a check, in one isolate (one-time refresh to
 });
 
 describe("two isolates refresh one session: the loser waits for the winner's write", () => {
-  it("the winner stores its tokens a second after the loser got invalid_grant: adopted, both served, nobody logged out", async () => {
+  it("the winner stores its tokens well after the loser got invalid_grant: adopted, both served, nobody logged out", async () => {
     // The integration race (sessions-refresh.test.ts) hands the loser its invalid_grant only once
     // the winner's write has landed; this one proves the loser's bounded wait covers a later write.
     const app = await start({ SESSION_CHECK_INTERVAL: "5m" });
@@ -407,7 +407,9 @@ describe("two isolates refresh one session: the loser waits for the winner's wri
     const answered = new Promise<void>((resolve) => {
       winnerAnswered = resolve;
     });
-    // The first refresh is answered a second late; meanwhile the other isolate sends the same token.
+    // The first refresh is answered late; meanwhile the other isolate sends the same token and is
+    // refused. The winner's answer then comes 600 ms later: past the loser's first re-reads, well
+    // within its ~2 s wait (ADOPT_POLL_MS in src/session/check.ts).
     app.provider.bend.token = async (body) => {
       delete app.provider.bend.token;
       await answered;
@@ -417,7 +419,7 @@ describe("two isolates refresh one session: the loser waits for the winner's wri
     await vi.waitFor(() => expect(app.provider.stats.refresh).toBe(1));
     const loser = other("/race-b", { headers: { ...NAVIGATE, cookie } });
     await vi.waitFor(() => expect(app.provider.stats.refreshReuse).toBe(1));
-    setTimeout(winnerAnswered, 1000);
+    setTimeout(winnerAnswered, 600);
     const [a, b] = await Promise.all([winner, loser]);
     expect([a.status, b.status]).toEqual([200, 200]);
     expect(clearsSession(a) || clearsSession(b)).toBe(false);
