@@ -7,32 +7,18 @@ import { repoRoot, workerCompat } from "../tools/lib/wrangler-files.mjs";
 const { compatibilityDate, compatibilityFlags } = workerCompat();
 
 /**
- * Files that give the provider a 1-second OIDC_TIMEOUT (a second file beside them could make an
- * honest provider answer late), and the refresh race across two isolates, whose loser waits a
- * bounded ~2 s for the winner's KV write. They run alone, after everything else.
- */
-const ALONE = [
-  "test/integration/sessions-outage.test.ts",
-  "test/adversarial/provider-failures.test.ts",
-  "test/integration/sessions-refresh.test.ts",
-];
-
-/**
  * Integration and browser tests run in Node and start real servers (the gate in Miniflare, the
- * dev provider, an origin, chromium), two files at a time on the two cores; `alone` files one at a
- * time, after the others (vitest runs every project without file parallelism in one final group).
+ * dev provider, an origin, chromium), two files at a time on the two cores.
  */
-function integrationProject(name: string, include: string[], options: { alone: boolean; exclude?: string[] }) {
+function integrationProject(name: string, include: string[]) {
   return {
     test: {
       name,
       environment: "node" as const,
       include,
-      exclude: options.exclude ?? [],
       globalSetup: ["./test/helpers/global-setup.ts"],
       testTimeout: 30_000,
       hookTimeout: 60_000,
-      fileParallelism: !options.alone,
     },
   };
 }
@@ -63,8 +49,7 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
         },
       },
-      integrationProject("integration", ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"], { alone: false, exclude: ALONE }),
-      integrationProject("integration-alone", ALONE, { alone: true }),
+      integrationProject("integration", ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"]),
     ],
   },
 });

@@ -32,8 +32,11 @@ export type Fault =
    * Held until `count` requests wait, then forwarded one after the other, each once the previous
    * one was answered; the fault then clears itself. Two gates refreshing one session this way have
    * both read its record before either got an answer: a race the provider settles in order.
+   * `settle`, when given, is awaited after each answer before the next request goes on (e.g. until
+   * the winner's write has landed in KV, so a loaded machine cannot stretch the race past the
+   * loser's bounded wait for it).
    */
-  | { kind: "race"; count: number };
+  | { kind: "race"; count: number; settle?: () => Promise<void> };
 
 export interface FaultyProxy {
   /** `host:port` for `startGate(…, { outboundProxy })`. */
@@ -155,9 +158,10 @@ export async function startFaultyProxy(): Promise<FaultyProxy> {
         if (held.length >= fault.count) {
           faults.delete(endpoint!);
           let previous = Promise.resolve();
+          const { settle } = fault;
           for (const request of held) {
             request.release(previous);
-            previous = request.answered;
+            previous = settle === undefined ? request.answered : request.answered.then(settle).catch(() => undefined);
           }
           held = [];
         }

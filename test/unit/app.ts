@@ -35,6 +35,13 @@ export const IVANOV: Account = {
 /** A canned failure the token endpoint answers with instead of doing its job. */
 export type TokenFault = { status: number; body: string; contentType?: string } | "network";
 
+/**
+ * Bends one of the provider's own JSON answers (discovery, JWKS, a successful token response): the
+ * answer rewritten, another Response in its place, or "network" (the connection is lost).
+ */
+export type Bend = (answer: Record<string, unknown>) => Record<string, unknown> | Response | "network" | Promise<Record<string, unknown> | Response | "network">;
+export type BentEndpoint = "discovery" | "jwks" | "token";
+
 interface Grant {
   sub: string;
   nonce: string;
@@ -46,6 +53,12 @@ interface Grant {
 export class FakeProvider {
   readonly stats = { token: 0, refresh: 0, refreshReuse: 0 };
   tokenFault: TokenFault | undefined;
+  /** Answers bent from now on; a token bend applies to successful answers only. */
+  readonly bend: Partial<Record<BentEndpoint, Bend>> = {};
+  /** Requests each endpoint received (bent or not). */
+  readonly hits: Record<BentEndpoint | "authorize", number> = { discovery: 0, jwks: 0, token: 0, authorize: 0 };
+  /** Every code and token it handed out: no log line or page may hold one. */
+  readonly issued: string[] = [];
   accessTokenTtl = 3600;
   private readonly codes = new Map<string, Grant>();
   private readonly refreshTokens = new Map<string, string>();
@@ -65,6 +78,8 @@ export class FakeProvider {
   approve(authorizeUrl: URL, account: Account): string {
     const params = authorizeUrl.searchParams;
     const code = randomSecret(16);
+    this.hits.authorize += 1;
+    this.issued.push(code);
     this.accounts.set(account.sub, account);
     this.codes.set(code, {
       sub: account.sub,
@@ -75,8 +90,25 @@ export class FakeProvider {
     return code;
   }
 
+  /** An id_token with these claims, signed like the provider's own (a test re-signs changed claims). */
+  sign(claims: Record<string, unknown>): Promise<string> {
+    return new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "fake-1" }).sign(this.key.privateKey);
+  }
+
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    const endpoint = ({ "/.well-known/openid-configuration": "discovery", "/.well-known/openid-configuration/jwks": "jwks", "/connect/token": "token" } as const)[url.pathname];
+    if (endpoint === undefined) return this.answer(request, url);
+    this.hits[endpoint] += 1;
+    const answer = await this.answer(request, url);
+    const bend = this.bend[endpoint];
+    if (bend === undefined || answer.status !== 200) return answer;
+    const bent = await bend((await answer.json()) as Record<string, unknown>);
+    if (bent === "network") throw new Error("Network connection lost.");
+    return bent instanceof Response ? bent : Response.json(bent);
+  }
+
+  private async answer(request: Request, url: URL): Promise<Response> {
     switch (url.pathname) {
       case "/.well-known/openid-configuration":
         return Response.json({
@@ -133,6 +165,7 @@ export class FakeProvider {
   private async issue(sub: string, nonce: string | undefined): Promise<Response> {
     const refreshToken = randomSecret(24);
     const accessToken = randomSecret(24);
+    this.issued.push(refreshToken, accessToken);
     this.refreshTokens.set(refreshToken, sub);
     this.accessTokens.set(accessToken, sub);
     // Real time, not the gate's clock: oauth4webapi checks `iat`/`exp` against Date.now().
@@ -145,6 +178,7 @@ export class FakeProvider {
       .setIssuedAt()
       .setExpirationTime("5m")
       .sign(this.key.privateKey);
+    this.issued.push(idToken);
     return Response.json({
       access_token: accessToken,
       token_type: "Bearer",
@@ -202,6 +236,13 @@ export interface AppHarness {
   signIn(account?: Account, path?: string): Promise<Browser>;
   /** Work the gate left running after its responses (`waitUntil`). */
   settle(): Promise<void>;
+  /**
+   * A new isolate of the same gate: same settings and KV, nothing cached (discovery, JWKS, the
+   * cookies it opened). The cookies issued so far stay valid.
+   */
+  restart(): Promise<void>;
+  /** Another isolate beside this one (same settings and KV, its own caches): requests to it. */
+  isolate(): Promise<AppHarness["request"]>;
   restore(): void;
 }
 
@@ -219,7 +260,7 @@ export async function startApp(settings: Settings = {}): Promise<AppHarness> {
     ...(await validSettings({ OIDC_ISSUER: ISSUER, OIDC_CLIENT_ID: CLIENT_ID, ORIGIN_URL: ORIGIN, ...settings })),
     SESSIONS: (env as unknown as { SESSIONS: KVNamespace }).SESSIONS,
   };
-  const app = buildApp(await createRuntime(bindings, { clock: () => clock.now }));
+  let app = buildApp(await createRuntime(bindings, { clock: () => clock.now }));
   const pending: Promise<unknown>[] = [];
   const executionCtx = {
     waitUntil: (promise: Promise<unknown>) => void pending.push(promise),
@@ -236,17 +277,21 @@ export async function startApp(settings: Settings = {}): Promise<AppHarness> {
     throw new Error(`unexpected fetch to ${request.url}`);
   });
 
+  const requestTo =
+    (isolate: () => typeof app): AppHarness["request"] =>
+    async (path, init = {}, browser) => {
+      const headers = new Headers(init.headers);
+      if (browser !== undefined && browser.cookies.size > 0) headers.set("cookie", browser.header());
+      const response = await isolate().request(`${SITE}${path}`, { ...init, headers }, bindings, executionCtx);
+      browser?.take(response);
+      return response;
+    };
+
   const harness: AppHarness = {
     provider,
     origin,
     clock,
-    async request(path, init = {}, browser) {
-      const headers = new Headers(init.headers);
-      if (browser !== undefined && browser.cookies.size > 0) headers.set("cookie", browser.header());
-      const response = await app.request(`${SITE}${path}`, { ...init, headers }, bindings, executionCtx);
-      browser?.take(response);
-      return response;
-    },
+    request: requestTo(() => app),
     async signIn(account = IVANOV, path = "/") {
       const browser = new Browser();
       const start = await harness.request(path, { headers: NAVIGATE }, browser);
@@ -262,6 +307,13 @@ export async function startApp(settings: Settings = {}): Promise<AppHarness> {
     },
     async settle() {
       await Promise.allSettled(pending.splice(0));
+    },
+    async restart() {
+      app = buildApp(await createRuntime(bindings, { clock: () => clock.now }));
+    },
+    async isolate() {
+      const other = buildApp(await createRuntime(bindings, { clock: () => clock.now }));
+      return requestTo(() => other);
     },
     restore() {
       spy.mockRestore();
