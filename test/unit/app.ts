@@ -66,7 +66,10 @@ export class FakeProvider {
   private readonly codes = new Map<string, Grant>();
   private readonly refreshTokens = new Map<string, string>();
   private readonly used = new Set<string>();
-  private readonly accessTokens = new Map<string, string>();
+  /** Access token → its subject and expiry (epoch ms on `now`). */
+  private readonly accessTokens = new Map<string, { sub: string; expiresAt: number }>();
+  /** The provider's clock for access-token expiry: the gate's, once startApp hands it over. */
+  now: () => number = Date.now;
   private readonly accounts = new Map<string, Account>();
   private key!: { privateKey: JoseKey; jwk: JWK };
 
@@ -134,7 +137,8 @@ export class FakeProvider {
         if (fault === "network") throw new Error("Network connection lost.");
         if (fault === "hang") return hangUntilAborted(request.signal);
         if (fault !== undefined) return new Response(fault.body, { status: fault.status, headers: { "content-type": fault.contentType ?? "application/json" } });
-        const sub = this.accessTokens.get((request.headers.get("authorization") ?? "").replace(/^Bearer /, ""));
+        const token = this.accessTokens.get((request.headers.get("authorization") ?? "").replace(/^Bearer /, ""));
+        const sub = token !== undefined && token.expiresAt > this.now() ? token.sub : undefined;
         if (sub === undefined || this.disabled.has(sub)) return new Response(null, { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' } });
         return Response.json({ sub, ...this.accounts.get(sub)?.claims });
       }
@@ -175,7 +179,7 @@ export class FakeProvider {
     const accessToken = randomSecret(24);
     if (refreshToken !== undefined) this.refreshTokens.set(refreshToken, sub);
     if (refreshToken !== undefined && offlineAccess) this.offline.add(refreshToken);
-    this.accessTokens.set(accessToken, sub);
+    this.accessTokens.set(accessToken, { sub, expiresAt: this.now() + this.accessTokenTtl * 1000 });
     // Real time, not the gate's clock: oauth4webapi checks `iat`/`exp` against Date.now().
     const claims = {
       ...(this.claimsInIdToken ? this.accounts.get(sub)?.claims : {}),
@@ -276,6 +280,7 @@ export async function startApp(settings: Settings = {}, previous?: AppHarness): 
       clock.now += seconds * 1000;
     },
   };
+  provider.now = () => clock.now;
   const bindings: Bindings = {
     ...(previous === undefined ? await validSettings({ OIDC_ISSUER: ISSUER, OIDC_CLIENT_ID: CLIENT_ID, ORIGIN_URL: ORIGIN, ...settings }) : { ...previous.settings, ...settings }),
     SESSIONS: (env as unknown as { SESSIONS: KVNamespace }).SESSIONS,
