@@ -1,7 +1,7 @@
 /**
  * The whole gate inside workerd, without a network: `app.request()` on the real Hono app, with an
- * in-process provider (discovery, JWKS, token endpoint with one-time refresh tokens and PKCE, as
- * strict as Kontur's) and a recording origin, both answering the gate's `fetch`, and a clock the
+ * in-process provider (discovery, JWKS, token endpoint with one-time refresh tokens and PKCE,
+ * userinfo refusing expired tokens and disabled accounts, as strict as Kontur's) and a recording origin, both answering the gate's `fetch`, and a clock the
  * test moves instead of sleeping. What only a real provider, origin or browser can prove stays in
  * the integration and browser suites.
  */
