@@ -4,14 +4,16 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { IVANOV, NAVIGATE, startApp, type Account, type AppHarness, type UserinfoFault } from "./app";
 
 /**
- * SESSION_REVALIDATE at each session check, through the whole app with a clock the test moves:
- * what the provider's userinfo answer at a check does to the session. The real IdentityServer-shaped
- * provider's side (its userinfo really refuses a disabled account, really carries a rename, and
- * carries the profile the id_token lacks) is test/integration/kontur-userinfo.test.ts.
+ * Kontur's userinfo and access tokens over a session's life, through the whole app with a clock the
+ * test moves: what userinfo's answer at a check does to the session (SESSION_REVALIDATE), and an
+ * access token that expires with nothing to renew it. The real IdentityServer-shaped provider's side
+ * (its userinfo really refuses a disabled account, carries a rename and the profile the id_token
+ * lacks; revocation at logout) is test/integration/kontur-userinfo.test.ts and kontur-tokens.test.ts.
  */
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const INTERVAL = 300;
 const SCRIPT = { accept: "application/json", "sec-fetch-mode": "cors" };
+const TOKEN_TTL = 120; // shorter than the 5-minute check interval
 const PETROV: Account = {
   sub: "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d",
   claims: { email: "petrov@example.kontur.ru", email_verified: true, name: "Петров Пётр Петрович" },
@@ -184,5 +186,61 @@ describe("SESSION_REVALIDATE=off: userinfo only at login", () => {
     expect((await app.request("/still-2", { headers: NAVIGATE }, browser)).status).toBe(200);
     expect(app.provider.stats.userinfo).toBe(atLogin);
     expect(seenAt(app, "/still-2")["x-forwarded-email"]).toBe(PETROV.claims.email);
+  });
+});
+
+/**
+ * Kontur's access tokens expire (`expires_in`), and without offline_access there is nothing to renew
+ * them: a token is never forwarded past its expiry, and the session that needs it ends when it
+ * expires, not up to a check interval later.
+ */
+describe("access tokens expire: never forwarded past expiry, X-Forwarded-Access-Token-Expires", () => {
+  it("the origin gets the token with its expiry; once it expires a navigation goes back through the provider and a script gets 401", async () => {
+    // No offline_access (no refresh token), the default 5-minute check interval.
+    const app = (gate = await startApp({ PASS_ACCESS_TOKEN: "true", OIDC_SCOPES: "openid profile email" }));
+    app.provider.refreshTokenNeedsOfflineAccess = true;
+    app.provider.accessTokenTtl = TOKEN_TTL;
+    const loginAt = Math.floor(app.clock.now / 1000);
+    const browser = await app.signIn();
+    const script = await app.signIn();
+    /** Every token the origin received, with the gate's time when it arrived. */
+    const forwarded: Array<{ token: string | undefined; expires: number; at: number }> = [];
+    const get = async (path: string, headers: Record<string, string>, who = browser) => {
+      const response = await app.request(path, { headers }, who);
+      const seen = app.origin.at(-1);
+      if (response.status === 200 && seen !== undefined && new URL(seen.url).pathname === path) {
+        forwarded.push({ token: seen.headers["x-forwarded-access-token"], expires: Number(seen.headers["x-forwarded-access-token-expires"]), at: app.clock.now });
+      }
+      return response;
+    };
+
+    expect((await get("/fresh", NAVIGATE)).status).toBe(200);
+    const { token, expires } = forwarded[0]!;
+    expect(token).toEqual(expect.any(String));
+    expect(expires).toBeGreaterThanOrEqual(loginAt + TOKEN_TTL - 1);
+    expect(expires).toBeLessThanOrEqual(loginAt + TOKEN_TTL + 1);
+
+    app.clock.now = (expires - 1) * 1000;
+    expect((await get("/last-second", NAVIGATE)).status).toBe(200);
+    expect((await get("/api-last-second", SCRIPT, script)).status).toBe(200);
+
+    app.clock.now = expires * 1000;
+    const navigation = await get("/expired", NAVIGATE);
+    expect(navigation.status).toBe(302);
+    expect(navigation.headers.get("location")).toMatch(/^https:\/\/identity\.test\/connect\/authorize\?/);
+    expect(cleared(navigation)).toBe(true);
+    const api = await get("/expired-api", SCRIPT, script);
+    expect(api.status).toBe(401);
+    expect(await api.json()).toMatchObject({ error: "unauthenticated", login_url: expect.any(String) });
+    const paths = app.origin.map((request) => new URL(request.url).pathname);
+    expect(paths).not.toContain("/expired");
+    expect(paths).not.toContain("/expired-api");
+    // Every token the origin ever received was still valid when it arrived.
+    expect(forwarded).toHaveLength(3);
+    for (const seen of forwarded) {
+      expect(seen.token).toEqual(expect.any(String));
+      expect(seen.expires * 1000).toBeGreaterThan(seen.at);
+    }
+    expect(app.origin.every((request) => request.headers["x-forwarded-user"] === IVANOV.sub)).toBe(true);
   });
 });
