@@ -10,13 +10,15 @@ async function sessionKeys(stack: Stack): Promise<string[]> {
   return (await stack.gate.kv.list({ prefix: "session:" })).keys.map((key) => key.name);
 }
 
-describe("the session cookie and its KV record", () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await startStack();
-  });
-  afterAll(() => stack.close());
+// One stack with the default settings for the cookie, /_auth/me, jwks and logout; the tests that
+// need checks every second or logout at the provider share a second one (last describe).
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack.close());
 
+describe("the session cookie and its KV record", () => {
   it("is HttpOnly, SameSite=Lax, Path=/, lives SESSION_TTL, and holds no token", async () => {
     const { callback } = await stack.signIn();
     const cookie = callback.headers.getSetCookie().find((c) => c.startsWith("kg_session="))!;
@@ -84,12 +86,6 @@ describe("the session cookie and its KV record", () => {
 });
 
 describe("logout", () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await startStack();
-  });
-  afterAll(() => stack.close());
-
   it("POST /_auth/logout deletes the KV record and the cookie; the next request goes to login", async () => {
     const { client } = await stack.signIn();
     const keys = await sessionKeys(stack);
@@ -109,21 +105,6 @@ describe("logout", () => {
     const page = await response.text();
     expect(page).toContain("Вы вышли");
     expect(page).toContain('href="/_auth/login?rd=%2F"');
-  });
-
-  it("a stolen cookie replayed after logout is refused at the next check", async () => {
-    const short = await startStack({ vars: { SESSION_CHECK_INTERVAL: "1" } });
-    try {
-      const { client } = await short.signIn();
-      const stolen = client.jar.header(new URL(short.gate.url))!;
-      await client.request(`${short.gate.url}/_auth/logout`, { method: "POST", headers: { origin: short.gate.url } });
-      await sleep(1100);
-      const replay = await new HttpClient().get(`${short.gate.url}/secret`, { ...NAVIGATE, cookie: stolen });
-      expect(replay.status).toBe(302);
-      expect(short.originRequests("/secret")).toEqual([]);
-    } finally {
-      await short.close();
-    }
   });
 
   it("a cross-site link to GET /_auth/logout asks for confirmation instead of logging out", async () => {
@@ -152,43 +133,53 @@ describe("logout", () => {
     expect(response.status).toBe(403);
     expect((await client.get(`${stack.gate.url}/still-in-2`, NAVIGATE)).status).toBe(200);
   });
-
-  it("with LOGOUT_AT_PROVIDER=true the browser continues to the provider's end-session endpoint", async () => {
-    const atProvider = await startStack({ vars: { LOGOUT_AT_PROVIDER: "true" } });
-    try {
-      const { client } = await atProvider.signIn();
-      const response = await client.request(`${atProvider.gate.url}/_auth/logout`, { method: "POST", headers: { origin: atProvider.gate.url } });
-      expect(response.status).toBe(303);
-      const location = new URL(response.headers.get("location")!);
-      expect(`${location.origin}${location.pathname}`).toBe(`${atProvider.provider.issuer}/connect/endsession`);
-      expect(location.searchParams.get("post_logout_redirect_uri")).toBe(`${atProvider.gate.url}/_auth/signed-out`);
-      expect(location.searchParams.get("id_token_hint")).toMatch(/^eyJ/);
-      const final = await logoutThroughProvider(location);
-      expect(final.startsWith(`${atProvider.gate.url}/_auth/signed-out`)).toBe(true);
-    } finally {
-      await atProvider.close();
-    }
-  });
 });
 
 // Lifetimes (TTL, idle), revocation by a deleted record and the hot path's KV silence are decided
-// with a moved clock in test/unit/app-session.test.ts; the real provider proves the refresh here.
-describe("session checks against the real provider", () => {
+// with a moved clock in test/unit/app-session.test.ts and app-session-life.test.ts; the real
+// stack proves the refresh, the replayed cookie refused and the provider's end-session page here.
+describe("against the real provider, with checks every second and logout at the provider", () => {
+  // Access tokens of 30 s are due at every check (within the 60 s refresh margin).
+  let short: Stack;
+  beforeAll(async () => {
+    short = await startStack({ vars: { SESSION_CHECK_INTERVAL: "1", LOGOUT_AT_PROVIDER: "true" }, provider: { accessTokenTTL: 30 } });
+  });
+  afterAll(() => short.close());
+
   it("an access token that is due is refreshed at the check, once, and the session continues", async () => {
-    const stack = await startStack({ vars: { SESSION_CHECK_INTERVAL: "1" }, provider: { accessTokenTTL: 30 } });
-    try {
-      const { client } = await stack.signIn();
-      const [key] = await sessionKeys(stack);
-      const before = await stack.gate.kv.get(key!);
-      await sleep(1100);
-      const response = await client.get(`${stack.gate.url}/after-refresh`, NAVIGATE);
-      expect(response.status).toBe(200);
-      expect(stack.provider.stats.tokenRequests.refresh_token).toBe(1);
-      expect(await stack.gate.kv.get(key!)).not.toBe(before);
-      expect(setsSession(response)).toBe(true);
-      expect(stack.originRequests("/after-refresh")[0]!.headers["x-forwarded-email"]).toBe("demo@example.kontur.ru");
-    } finally {
-      await stack.close();
-    }
+    const before = await sessionKeys(short);
+    const { client } = await short.signIn();
+    const [key] = (await sessionKeys(short)).filter((name) => !before.includes(name));
+    const stored = await short.gate.kv.get(key!);
+    short.provider.resetStats();
+    await sleep(1100);
+    const response = await client.get(`${short.gate.url}/after-refresh`, NAVIGATE);
+    expect(response.status).toBe(200);
+    expect(short.provider.stats.tokenRequests.refresh_token).toBe(1);
+    expect(await short.gate.kv.get(key!)).not.toBe(stored);
+    expect(setsSession(response)).toBe(true);
+    expect(short.originRequests("/after-refresh")[0]!.headers["x-forwarded-email"]).toBe("demo@example.kontur.ru");
+  });
+
+  it("a stolen cookie replayed after logout is refused at the next check", async () => {
+    const { client } = await short.signIn();
+    const stolen = client.jar.header(new URL(short.gate.url))!;
+    await client.request(`${short.gate.url}/_auth/logout`, { method: "POST", headers: { origin: short.gate.url } });
+    await sleep(1100);
+    const replay = await new HttpClient().get(`${short.gate.url}/secret`, { ...NAVIGATE, cookie: stolen });
+    expect(replay.status).toBe(302);
+    expect(short.originRequests("/secret")).toEqual([]);
+  });
+
+  it("with LOGOUT_AT_PROVIDER=true the browser continues to the provider's end-session endpoint", async () => {
+    const { client } = await short.signIn();
+    const response = await client.request(`${short.gate.url}/_auth/logout`, { method: "POST", headers: { origin: short.gate.url } });
+    expect(response.status).toBe(303);
+    const location = new URL(response.headers.get("location")!);
+    expect(`${location.origin}${location.pathname}`).toBe(`${short.provider.issuer}/connect/endsession`);
+    expect(location.searchParams.get("post_logout_redirect_uri")).toBe(`${short.gate.url}/_auth/signed-out`);
+    expect(location.searchParams.get("id_token_hint")).toMatch(/^eyJ/);
+    const final = await logoutThroughProvider(location);
+    expect(final.startsWith(`${short.gate.url}/_auth/signed-out`)).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The whole gate inside workerd, without a network: `app.request()` on the real Hono app, with an
- * in-process provider (discovery, JWKS, token endpoint with one-time refresh tokens and PKCE, as
- * strict as Kontur's) and a recording origin, both answering the gate's `fetch`, and a clock the
+ * in-process provider (discovery, JWKS, token endpoint with one-time refresh tokens and PKCE,
+ * userinfo refusing expired tokens and disabled accounts, as strict as Kontur's) and a recording origin, both answering the gate's `fetch`, and a clock the
  * test moves instead of sleeping. What only a real provider, origin or browser can prove stays in
  * the integration and browser suites.
  */
@@ -42,16 +42,20 @@ export type TokenFault = { status: number; body: string; contentType?: string } 
 export type Bend = (answer: Record<string, unknown>) => Record<string, unknown> | Response | "network" | Promise<Record<string, unknown> | Response | "network">;
 export type BentEndpoint = "discovery" | "jwks" | "token";
 
+/** A canned failure of userinfo; `hang` answers only by failing when the gate aborts the call (its OIDC_TIMEOUT). */
+export type UserinfoFault = TokenFault | "hang";
+
 interface Grant {
   sub: string;
   nonce: string;
   challenge: string | undefined;
   redirectUri: string;
+  scope: string;
 }
 
 /** The provider: codes and refresh tokens are single-use, as Kontur's are. */
 export class FakeProvider {
-  readonly stats = { token: 0, refresh: 0, refreshReuse: 0 };
+  readonly stats = { token: 0, refresh: 0, refreshReuse: 0, userinfo: 0 };
   tokenFault: TokenFault | undefined;
   /** Answers bent from now on; a token bend applies to successful answers only. */
   readonly bend: Partial<Record<BentEndpoint, Bend>> = {};
@@ -59,11 +63,26 @@ export class FakeProvider {
   readonly hits: Record<BentEndpoint | "authorize", number> = { discovery: 0, jwks: 0, token: 0, authorize: 0 };
   /** Every code and token it handed out: no log line or page may hold one. */
   readonly issued: string[] = [];
+  userinfoFault: UserinfoFault | undefined;
   accessTokenTtl = 3600;
+  /**
+   * false: IdentityServer's default id_token of the code flow (Kontur's): protocol claims only, the
+   * profile comes from userinfo. true: the friendlier shape with the profile in the id_token too.
+   */
+  claimsInIdToken = true;
+  /** true: a refresh token only when `offline_access` was asked for (Kontur's rule); false: always. */
+  refreshTokenNeedsOfflineAccess = false;
+  /** true: id_tokens carry a provider session id (`sid`), as Kontur's do, for back-channel logout. */
+  issueSid = false;
+  private readonly disabled = new Set<string>();
+  private readonly offline = new Set<string>();
   private readonly codes = new Map<string, Grant>();
   private readonly refreshTokens = new Map<string, string>();
   private readonly used = new Set<string>();
-  private readonly accessTokens = new Map<string, string>();
+  /** Access token → its subject and expiry (epoch ms on `now`). */
+  private readonly accessTokens = new Map<string, { sub: string; expiresAt: number }>();
+  /** The provider's clock for access-token expiry: the gate's, once startApp hands it over. */
+  now: () => number = Date.now;
   private readonly accounts = new Map<string, Account>();
   private key!: { privateKey: JoseKey; jwk: JWK };
 
@@ -86,6 +105,7 @@ export class FakeProvider {
       nonce: params.get("nonce") ?? "",
       challenge: params.get("code_challenge") ?? undefined,
       redirectUri: params.get("redirect_uri") ?? "",
+      scope: params.get("scope") ?? "",
     });
     return code;
   }
@@ -93,6 +113,24 @@ export class FakeProvider {
   /** An id_token with these claims, signed like the provider's own (a test re-signs changed claims). */
   sign(claims: Record<string, unknown>): Promise<string> {
     return new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "fake-1" }).sign(this.key.privateKey);
+  }
+
+  /**
+   * The account disabled (or enabled again) at the provider: IdentityServer then answers userinfo
+   * with 401 invalid_token and a refresh with invalid_grant, as for a revoked grant.
+   */
+  setDisabled(sub: string, disabled: boolean): void {
+    if (disabled) this.disabled.add(sub);
+    else this.disabled.delete(sub);
+  }
+
+  /** The account's profile changed at the provider (`undefined` removes a claim). */
+  updateAccount(sub: string, claims: Record<string, unknown>): void {
+    const account = this.accounts.get(sub);
+    if (account === undefined) throw new Error(`no account ${sub}`);
+    const merged = { ...account.claims, ...claims };
+    for (const [name, value] of Object.entries(claims)) if (value === undefined) delete merged[name];
+    this.accounts.set(sub, { sub, claims: merged });
   }
 
   async fetch(request: Request): Promise<Response> {
@@ -126,8 +164,14 @@ export class FakeProvider {
       case "/connect/token":
         return this.token(await request.formData());
       case "/connect/userinfo": {
-        const sub = this.accessTokens.get((request.headers.get("authorization") ?? "").replace(/^Bearer /, ""));
-        if (sub === undefined) return new Response(null, { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' } });
+        this.stats.userinfo += 1;
+        const fault = this.userinfoFault;
+        if (fault === "network") throw new Error("Network connection lost.");
+        if (fault === "hang") return hangUntilAborted(request.signal);
+        if (fault !== undefined) return new Response(fault.body, { status: fault.status, headers: { "content-type": fault.contentType ?? "application/json" } });
+        const token = this.accessTokens.get((request.headers.get("authorization") ?? "").replace(/^Bearer /, ""));
+        const sub = token !== undefined && token.expiresAt > this.now() ? token.sub : undefined;
+        if (sub === undefined || this.disabled.has(sub)) return new Response(null, { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' } });
         return Response.json({ sub, ...this.accounts.get(sub)?.claims });
       }
       default:
@@ -146,12 +190,12 @@ export class FakeProvider {
       this.stats.refresh += 1;
       const token = String(form.get("refresh_token"));
       const sub = this.refreshTokens.get(token);
-      if (sub === undefined || this.used.has(token)) {
+      if (sub === undefined || this.used.has(token) || this.disabled.has(sub)) {
         if (this.used.has(token)) this.stats.refreshReuse += 1;
         return invalid("invalid_grant");
       }
       this.used.add(token);
-      return this.issue(sub, undefined);
+      return this.issue(sub, undefined, this.offline.has(token));
     }
     const code = String(form.get("code"));
     const grant = this.codes.get(code);
@@ -159,17 +203,23 @@ export class FakeProvider {
     if (grant === undefined || grant.redirectUri !== form.get("redirect_uri")) return invalid("invalid_grant");
     const verifier = form.get("code_verifier");
     if (grant.challenge !== undefined && (typeof verifier !== "string" || (await s256(verifier)) !== grant.challenge)) return invalid("invalid_grant");
-    return this.issue(grant.sub, grant.nonce);
+    return this.issue(grant.sub, grant.nonce, grant.scope.split(" ").includes("offline_access"));
   }
 
-  private async issue(sub: string, nonce: string | undefined): Promise<Response> {
-    const refreshToken = randomSecret(24);
+  private async issue(sub: string, nonce: string | undefined, offlineAccess: boolean): Promise<Response> {
+    const refreshToken = this.refreshTokenNeedsOfflineAccess && !offlineAccess ? undefined : randomSecret(24);
     const accessToken = randomSecret(24);
-    this.issued.push(refreshToken, accessToken);
-    this.refreshTokens.set(refreshToken, sub);
-    this.accessTokens.set(accessToken, sub);
+    this.issued.push(accessToken, ...(refreshToken === undefined ? [] : [refreshToken]));
+    if (refreshToken !== undefined) this.refreshTokens.set(refreshToken, sub);
+    if (refreshToken !== undefined && offlineAccess) this.offline.add(refreshToken);
+    this.accessTokens.set(accessToken, { sub, expiresAt: this.now() + this.accessTokenTtl * 1000 });
     // Real time, not the gate's clock: oauth4webapi checks `iat`/`exp` against Date.now().
-    const claims = { ...this.accounts.get(sub)?.claims, ...(nonce === undefined ? {} : { nonce }), auth_time: Math.floor(Date.now() / 1000) };
+    const claims = {
+      ...(this.claimsInIdToken ? this.accounts.get(sub)?.claims : {}),
+      ...(nonce === undefined ? {} : { nonce }),
+      ...(this.issueSid ? { sid: `ps-${sub}` } : {}),
+      auth_time: Math.floor(Date.now() / 1000),
+    };
     const idToken = await new SignJWT(claims)
       .setProtectedHeader({ alg: "ES256", kid: "fake-1" })
       .setIssuer(ISSUER)
@@ -183,10 +233,18 @@ export class FakeProvider {
       access_token: accessToken,
       token_type: "Bearer",
       expires_in: this.accessTokenTtl,
-      refresh_token: refreshToken,
+      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
       id_token: idToken,
     });
   }
+}
+
+/** A call that never answers: it fails only when the caller aborts it. */
+function hangUntilAborted(signal: AbortSignal): Promise<Response> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
 }
 
 function invalid(error: string): Response {
@@ -226,6 +284,8 @@ export class Browser {
 
 export interface AppHarness {
   provider: FakeProvider;
+  /** The settings the gate runs with (valid ones, and the test's on top). */
+  settings: Settings;
   /** Requests the origin received, in order. */
   origin: OriginRequest[];
   /** Epoch milliseconds, as the gate sees them. */
@@ -246,18 +306,24 @@ export interface AppHarness {
   restore(): void;
 }
 
-/** The gate with `settings` on top of valid ones, against the fake provider and origin. */
-export async function startApp(settings: Settings = {}): Promise<AppHarness> {
-  const provider = await FakeProvider.create();
-  const origin: OriginRequest[] = [];
-  const clock = {
+/**
+ * The gate with `settings` on top of valid ones, against the fake provider and origin. With
+ * `previous`, the gate redeployed: a new isolate on the same KV, provider, origin and clock, with
+ * `previous`'s settings and `settings` on top (`previous` is stopped).
+ */
+export async function startApp(settings: Settings = {}, previous?: AppHarness): Promise<AppHarness> {
+  previous?.restore();
+  const provider = previous?.provider ?? (await FakeProvider.create());
+  const origin: OriginRequest[] = previous?.origin ?? [];
+  const clock = previous?.clock ?? {
     now: Date.now(),
     advance(seconds: number) {
       clock.now += seconds * 1000;
     },
   };
+  provider.now = () => clock.now;
   const bindings: Bindings = {
-    ...(await validSettings({ OIDC_ISSUER: ISSUER, OIDC_CLIENT_ID: CLIENT_ID, ORIGIN_URL: ORIGIN, ...settings })),
+    ...(previous === undefined ? await validSettings({ OIDC_ISSUER: ISSUER, OIDC_CLIENT_ID: CLIENT_ID, ORIGIN_URL: ORIGIN, ...settings }) : { ...previous.settings, ...settings }),
     SESSIONS: (env as unknown as { SESSIONS: KVNamespace }).SESSIONS,
   };
   let app = buildApp(await createRuntime(bindings, { clock: () => clock.now }));
@@ -287,8 +353,10 @@ export async function startApp(settings: Settings = {}): Promise<AppHarness> {
       return response;
     };
 
+  const { SESSIONS: _kv, ...effective } = bindings;
   const harness: AppHarness = {
     provider,
+    settings: effective,
     origin,
     clock,
     request: requestTo(() => app),
