@@ -430,7 +430,7 @@ describe("two isolates refresh one session: the loser waits for the winner's wri
 
 describe("a provider that stays down keeps a session only until SESSION_TTL", () => {
   it("served from the cookie at every retried check, never cleared; at the end a copy of the cookie goes to login and the origin sees nothing", async () => {
-    // From test/integration/sessions-outage.test.ts (app-session.test.ts has the same outline).
+    // From test/integration/sessions-outage.test.ts.
     const app = await start({ SESSION_TTL: "1h", SESSION_CHECK_INTERVAL: "5m" });
     app.provider.accessTokenTtl = 600;
     const browser = await app.signIn();

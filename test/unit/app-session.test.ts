@@ -113,18 +113,6 @@ describe("SESSION_CHECK_INTERVAL: the session is checked, and its token refreshe
     expect(app.provider.stats.refresh).toBe(1);
   });
 
-  it("parallel requests at a check share one refresh (one-time refresh tokens)", async () => {
-    const app = await start({ SESSION_CHECK_INTERVAL: "5m" });
-    app.provider.accessTokenTtl = 600;
-    const browser = await app.signIn();
-    app.clock.advance(5 * 60);
-    const cookie = browser.header();
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => app.request(`/p${i}`, { headers: { ...NAVIGATE, cookie } })));
-    expect(answers.map((r) => r.status)).toEqual(Array(10).fill(200));
-    expect(app.provider.stats.refresh).toBe(1);
-    expect(app.provider.stats.refreshReuse).toBe(0);
-  });
-
   it("invalid_grant at the refresh ends the session: login, cookie cleared, origin not reached", async () => {
     const app = await start({ SESSION_CHECK_INTERVAL: "5m" });
     app.provider.accessTokenTtl = 600;
@@ -173,18 +161,5 @@ describe("the token endpoint fails at a check: the session goes on from the cook
     expect(after.status).toBe(200);
     expect(app.provider.stats.refresh).toBeGreaterThanOrEqual(1);
     expect(app.provider.stats.refreshReuse).toBe(0);
-  });
-
-  it("a provider that stays down keeps the session only until SESSION_TTL", async () => {
-    const app = await start({ SESSION_TTL: "1h", SESSION_CHECK_INTERVAL: "5m" });
-    app.provider.accessTokenTtl = 600;
-    const browser = await app.signIn();
-    app.provider.tokenFault = "network";
-    for (let minute = 5; minute < 60; minute += 5) {
-      app.clock.advance(5 * 60);
-      expect((await app.request(`/m${minute}`, { headers: NAVIGATE }, browser)).status).toBe(200);
-    }
-    app.clock.advance(5 * 60);
-    expect((await app.request("/end", { headers: NAVIGATE }, browser)).status).toBe(302);
   });
 });
