@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -467,3 +468,39 @@ describe.runIf(KITS.php!.toolchain!.present)("origin kit php: a planted JWKS cac
   });
 });
 
+// wrangler dev's workerd keeps a connection open after its response, whatever the request asks
+// (HTTP/1.0, Connection: close). PHP's HTTP stream reads to the end of the connection unless told
+// the length: the kit fetching the JWKS from a local gate waited out its whole 5 s timeout.
+describe.runIf(KITS.php!.toolchain!.present)("origin kit php: a gate that keeps the connection open after the JWKS", () => {
+  const sockets = new Set<Socket>();
+  let gate: TcpServer | undefined;
+  let stop: (() => Promise<void>) | undefined;
+  afterAll(async () => {
+    await stop?.();
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => (gate === undefined ? resolve() : gate.close(() => resolve())));
+  });
+
+  it("is read by its Content-Length: the assertion is verified without waiting for the connection to close", async () => {
+    const key: JWK = { ...(await exportJWK((await generateKeyPair("ES256", { extractable: true })).privateKey)), kid: "gate-key" };
+    const body = JSON.stringify({ keys: [publicJwk(key)] });
+    gate = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.once("data", () => socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+    });
+    const gatePort = await freePort();
+    await new Promise<void>((resolve) => gate!.listen(gatePort, "127.0.0.1", resolve));
+    const gateUrl = `http://127.0.0.1:${gatePort}`;
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    stop = await servePhp(port, { GATE_URL: gateUrl });
+
+    const now = Math.floor(Date.now() / 1000);
+    const token = await sign({ iss: gateUrl, aud: origin, sub: "demo", iat: now, exp: now + 60, jti: crypto.randomUUID(), htm: "GET", htu: `${origin}/whoami` }, key);
+    const started = Date.now();
+    const response = await fetch(`${origin}/whoami`, { headers: { "x-auth-assertion": token } });
+    expect({ status: response.status, body: await response.json() }).toMatchObject({ status: 200, body: { sub: "demo" } });
+    // Waiting for the close would take the kit's whole timeout (5 s); reading the body takes milliseconds.
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+});
