@@ -198,7 +198,9 @@ afterAll(async () => {
   await stack?.close();
 });
 
-describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-contained, each with a next step", (lang) => {
+// The two languages side by side (much of a test is waiting for a server or the renderer); within
+// one, the tests run in turn: they share its context.
+describe.concurrent.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-contained, each with a next step", (lang) => {
   const t = TEXT[lang];
   /** The language's context: its locale, and with it the Accept-Language of every request. */
   let context: BrowserContext;
@@ -207,7 +209,7 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
   });
   afterAll(() => context?.close());
 
-  it("error (a stale sign-in link): says what happened and offers to sign in again", async () => {
+  it.sequential("error (a stale sign-in link): says what happened and offers to sign in again", async () => {
     const { page, requests } = await visitor(context);
     const { status, headers } = await response(page, `${stack.gate.url}/_auth/callback?code=x&state=${"s".repeat(43)}`);
     expect(status).toBe(400);
@@ -220,7 +222,7 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     await page.close();
   });
 
-  it("access denied (the user declined at Kontur): a retry that leads back to the sign-in form", async () => {
+  it.sequential("access denied (the user declined at Kontur): a retry that leads back to the sign-in form", async () => {
     const { page, requests } = await visitor(context);
     await page.goto(`${stack.gate.url}/reports`);
     await page.waitForURL(`${stack.provider.issuer}/**`);
@@ -234,7 +236,7 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     await page.close();
   });
 
-  it("forbidden (signed in, not on the allow-list): names the account and signs out with one button", async () => {
+  it.sequential("forbidden (signed in, not on the allow-list): names the account and signs out with one button", async () => {
     const { page, requests } = await visitor(context);
     await page.goto(`${restricted.gate.url}/private`);
     await page.fill("#login", "demo");
@@ -250,7 +252,7 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     await page.close();
   });
 
-  it("signed out: confirms it and offers to sign in again", async () => {
+  it.sequential("signed out: confirms it and offers to sign in again", async () => {
     const { page, requests } = await visitor(context);
     const { status } = await response(page, `${stack.gate.url}/_auth/signed-out`);
     expect(status).toBe(200);
@@ -260,7 +262,7 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     await page.close();
   });
 
-  it("provider unavailable: 503 with Retry-After, and a retry of the same page", async () => {
+  it.sequential("provider unavailable: 503 with Retry-After, and a retry of the same page", async () => {
     const { page, requests } = await visitor(context);
     const { status, headers } = await response(page, `${down.url}/reports?year=2026`);
     expect(status).toBe(503);
