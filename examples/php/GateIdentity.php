@@ -131,7 +131,8 @@ final class GateIdentity
     private function fetchKeys(): array
     {
         $context = stream_context_create(['http' => ['timeout' => 5]]);
-        $body = @file_get_contents($this->issuer . '/_auth/jwks.json', false, $context);
+        $handle = @fopen($this->issuer . '/_auth/jwks.json', 'rb', false, $context);
+        $body = $handle === false ? false : self::body($handle);
         $set = $body === false ? null : json_decode($body, true);
         if (!is_array($set['keys'] ?? null)) {
             throw new NotVerified("the gate's JWKS cannot be fetched");
@@ -143,6 +144,32 @@ final class GateIdentity
             }
         }
         return $keys;
+    }
+
+    /**
+     * The body of an HTTP response opened with fopen(). A server may keep the connection open after
+     * the body whatever the request says (wrangler dev's workerd does): read Content-Length bytes
+     * instead of waiting for the connection to close, which would cost the whole timeout.
+     *
+     * @param resource $handle
+     */
+    private static function body($handle): string|false
+    {
+        $length = -1;
+        // The headers of every response, a redirect's before the last's: each status line starts over.
+        foreach (stream_get_meta_data($handle)['wrapper_data'] ?? [] as $header) {
+            if (!is_string($header)) {
+                continue;
+            }
+            if (str_starts_with($header, 'HTTP/')) {
+                $length = -1;
+            } elseif (preg_match('/^content-length:\s*(\d+)\s*$/i', $header, $match) === 1) {
+                $length = (int) $match[1];
+            }
+        }
+        $body = stream_get_contents($handle, $length);
+        fclose($handle);
+        return $body;
     }
 
     /** @return array{keys: array<string, array>, fetchedAt: int} what the cache holds (nothing: fetchedAt 0) */

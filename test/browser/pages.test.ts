@@ -3,7 +3,7 @@
 // page.evaluate() callbacks run in the browser: they are typed with the DOM.
 import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.ts";
 import { generateSecrets, loopbackGateVars, startGate, type Gate } from "../helpers/gate.ts";
@@ -117,18 +117,22 @@ async function checkPage(page: Page, name: string, lang: Lang, origin: string, r
 }
 
 interface Visitor {
-  context: BrowserContext;
   page: Page;
-  /** URLs the page requested since the last `reset`. */
+  /** URLs the page requested. */
   requests: string[];
 }
 
-async function visitor(browser: Browser, lang: Lang): Promise<Visitor> {
-  const context = await browser.newContext({ locale: LOCALES[lang], viewport: { width: 800, height: 600 } });
+/**
+ * A new visitor in `context` (a language's): no cookies left from an earlier test, at the gate or
+ * at the provider, and a page of its own (in an open context a fraction of the cost of a new
+ * context, which starts a renderer).
+ */
+async function visitor(context: BrowserContext): Promise<Visitor> {
+  await context.clearCookies();
   const page = await context.newPage();
   const requests: string[] = [];
   page.on("request", (request) => requests.push(request.url()));
-  return { context, page, requests };
+  return { page, requests };
 }
 
 async function response(page: Page, url: string): Promise<{ status: number; headers: Record<string, string> }> {
@@ -160,29 +164,53 @@ const TEXT = {
   },
 } as const;
 
-describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-contained, each with a next step", (lang) => {
-  let stack: Stack;
-  let restricted: Stack;
-  let down: Gate;
-  let browser: TestBrowser;
-  const t = TEXT[lang];
+/**
+ * One set of servers and one chromium for the whole file (each start costs seconds): the languages
+ * differ only in what the browser asks for.
+ */
+let stack: Stack;
+/** A gate whose allow-list no demo user is on. */
+let restricted: Stack;
+/** A gate whose provider does not answer. */
+let down: Gate;
+/** Its own page (locale ru-RU) is the audit's test's. */
+let browser: TestBrowser;
 
-  beforeAll(async () => {
+beforeAll(async () => {
+  const startStackAndDown = async () => {
     stack = await startStack();
-    restricted = await startStack({ vars: { ALLOWED_EMAIL_DOMAINS: "nobody.example" } });
     const secrets = await generateSecrets();
     down = await startGate(loopbackGateVars({ issuer: `http://localhost:${await freePort()}`, clientId: "x", secrets, originUrl: stack.origin.url }));
-    browser = await launchBrowser();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await down?.close();
-    await restricted?.close();
-    await stack?.close();
-  });
+  };
+  // Side by side; all settled before a failure is thrown, so afterAll stops whatever did start.
+  const started = await Promise.allSettled([
+    startStackAndDown(),
+    startStack({ vars: { ALLOWED_EMAIL_DOMAINS: "nobody.example" } }).then((gate) => (restricted = gate)),
+    launchBrowser({ locale: LOCALES.ru }).then((launched) => (browser = launched)),
+  ]);
+  const failure = started.find((result) => result.status === "rejected");
+  if (failure !== undefined) throw failure.reason;
+});
+afterAll(async () => {
+  await browser?.close();
+  await down?.close();
+  await restricted?.close();
+  await stack?.close();
+});
 
-  it("error (a stale sign-in link): says what happened and offers to sign in again", async () => {
-    const { page, requests, context } = await visitor(browser.browser, lang);
+// The two languages side by side (much of a test is waiting for a server or the renderer); within
+// one, the tests run in turn: they share its context.
+describe.concurrent.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-contained, each with a next step", (lang) => {
+  const t = TEXT[lang];
+  /** The language's context: its locale, and with it the Accept-Language of every request. */
+  let context: BrowserContext;
+  beforeAll(async () => {
+    context = await browser.browser.newContext({ locale: LOCALES[lang], viewport: { width: 800, height: 600 } });
+  });
+  afterAll(() => context?.close());
+
+  it.sequential("error (a stale sign-in link): says what happened and offers to sign in again", async () => {
+    const { page, requests } = await visitor(context);
     const { status, headers } = await response(page, `${stack.gate.url}/_auth/callback?code=x&state=${"s".repeat(43)}`);
     expect(status).toBe(400);
     expect(headers["content-security-policy"]).toContain("default-src 'none'");
@@ -191,11 +219,11 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     await checkPage(page, "error-login-expired", lang, stack.gate.url, requests);
     // The next step works: it starts a new sign-in at the provider.
     await Promise.all([page.waitForURL(`${stack.provider.issuer}/**`), page.getByRole("link", { name: t.retry }).click()]);
-    await context.close();
+    await page.close();
   });
 
-  it("access denied (the user declined at Kontur): a retry that leads back to the sign-in form", async () => {
-    const { page, requests, context } = await visitor(browser.browser, lang);
+  it.sequential("access denied (the user declined at Kontur): a retry that leads back to the sign-in form", async () => {
+    const { page, requests } = await visitor(context);
     await page.goto(`${stack.gate.url}/reports`);
     await page.waitForURL(`${stack.provider.issuer}/**`);
     await Promise.all([page.waitForURL(`${stack.gate.url}/_auth/callback**`), page.click("button.secondary")]);
@@ -205,11 +233,11 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     await checkPage(page, "access-denied", lang, stack.gate.url, fromCallback);
     await Promise.all([page.waitForURL(`${stack.provider.issuer}/**`), page.getByRole("link", { name: t.retry }).click()]);
     expect(await page.locator("#login").count()).toBe(1);
-    await context.close();
+    await page.close();
   });
 
-  it("forbidden (signed in, not on the allow-list): names the account and signs out with one button", async () => {
-    const { page, requests, context } = await visitor(browser.browser, lang);
+  it.sequential("forbidden (signed in, not on the allow-list): names the account and signs out with one button", async () => {
+    const { page, requests } = await visitor(context);
     await page.goto(`${restricted.gate.url}/private`);
     await page.fill("#login", "demo");
     await page.fill("#password", "demo");
@@ -221,38 +249,32 @@ describe.each(["ru", "en"] as const)("the gate's pages in %s: accessible, self-c
     await checkPage(page, "forbidden", lang, restricted.gate.url, requests);
     await Promise.all([page.waitForURL(`${restricted.gate.url}/_auth/signed-out`), page.getByRole("button", { name: t.signOut }).click()]);
     expect(await page.textContent("h1")).toBe(t.signedOut);
-    await context.close();
+    await page.close();
   });
 
-  it("signed out: confirms it and offers to sign in again", async () => {
-    const { page, requests, context } = await visitor(browser.browser, lang);
+  it.sequential("signed out: confirms it and offers to sign in again", async () => {
+    const { page, requests } = await visitor(context);
     const { status } = await response(page, `${stack.gate.url}/_auth/signed-out`);
     expect(status).toBe(200);
     expect(await page.textContent("h1")).toBe(t.signedOut);
     await checkPage(page, "signed-out", lang, stack.gate.url, requests);
     await Promise.all([page.waitForURL(`${stack.provider.issuer}/**`), page.getByRole("link", { name: t.signIn }).click()]);
-    await context.close();
+    await page.close();
   });
 
-  it("provider unavailable: 503 with Retry-After, and a retry of the same page", async () => {
-    const { page, requests, context } = await visitor(browser.browser, lang);
+  it.sequential("provider unavailable: 503 with Retry-After, and a retry of the same page", async () => {
+    const { page, requests } = await visitor(context);
     const { status, headers } = await response(page, `${down.url}/reports?year=2026`);
     expect(status).toBe(503);
     expect(headers["retry-after"]).toBe("30");
     expect(await page.textContent("h1")).toBe(t.unavailable);
     expect(await page.getByRole("link", { name: t.retry }).getAttribute("href")).toBe("/reports?year=2026");
     await checkPage(page, "provider-unavailable", lang, down.url, requests);
-    await context.close();
+    await page.close();
   });
 });
 
 describe("the audit itself catches what it claims to", () => {
-  let browser: TestBrowser;
-  beforeAll(async () => {
-    browser = await launchBrowser({ locale: "ru-RU" });
-  });
-  afterAll(() => browser?.close());
-
   it("reports a wrong lang, low contrast, a nameless control and a missing h1", async () => {
     const { page } = browser;
     await page.setContent(

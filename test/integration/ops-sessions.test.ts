@@ -1,11 +1,14 @@
 /**
- * `npm run sessions` against a running local gate: a real `wrangler dev` (the repo's wrangler.toml)
- * with its KV persisted in a temporary directory, the dev provider and the demo origin. The command
- * runs as an operator would run it, through wrangler's own KV commands on that directory.
+ * `npm run sessions` against a running local gate: a real `wrangler dev` (the repo's wrangler.toml,
+ * started as `npm start` starts it) with its KV persisted in a temporary directory, the dev
+ * provider and the demo origin. The command runs as an operator would run it, through wrangler's
+ * own KV commands on that directory. Each of those is a wrangler start (seconds): the listing and
+ * the two kinds of revoke run once each here; how a listing is filtered and shown, and the refusal
+ * of a bad command line, are tested without wrangler in ops-sessions-tool.test.ts.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,14 +17,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { DEMO_USERS, loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { freePort } from "../../tools/lib/listen.mjs";
-import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
+import { QUIET_WRANGLER_ENV, wranglerDevArgs } from "../../tools/lib/wrangler-dev.mjs";
+import { repoRoot, writeDotenv } from "../../tools/lib/wrangler-files.mjs";
+import { userHash } from "../../tools/sessions/sessions.mjs";
 import { generateSecrets } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
 
 const run = promisify(execFile);
 const CLIENT_ID = "kontur-gate-sessions-test";
-const QUIET = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
 const userOf = (login: string) => DEMO_USERS.find((user: { login: string }) => user.login === login)!.claims as { sub: string; email: string };
 
 let dir: string;
@@ -35,7 +39,7 @@ const wranglerOutput: string[] = [];
 async function sessions(...args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, ["tools/sessions/sessions.mjs", ...args, "--persist-to", join(dir, "state")], {
     cwd: repoRoot,
-    env: { ...process.env, ...QUIET },
+    env: { ...process.env, ...QUIET_WRANGLER_ENV },
     timeout: 90_000,
     killSignal: "SIGKILL",
   });
@@ -51,6 +55,20 @@ async function signIn(login: string): Promise<HttpClient> {
   return client;
 }
 
+/**
+ * Requests `path` as `client` until the gate refuses its session (a login redirect), or 10 s have
+ * passed; the status it got last. A revoked session is refused at its next check, and a check
+ * comes once SESSION_CHECK_INTERVAL (1 s here) has passed since the last.
+ */
+async function untilRefused(client: HttpClient, path: string): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const response = await client.get(`${gateUrl}${path}`, NAVIGATE);
+    if (response.status === 302 || Date.now() > deadline) return response.status;
+    await sleep(200);
+  }
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "kontur-gate-ops-sessions-"));
   const port = await freePort();
@@ -61,10 +79,8 @@ beforeAll(async () => {
   });
   origin = await startOrigin({ gateUrl });
   const envFile = join(dir, "gate.env");
-  await writeFile(
-    envFile,
-    `OIDC_CLIENT_SECRET='${secrets.OIDC_CLIENT_SECRET}'\nSESSION_SECRETS='${secrets.SESSION_SECRETS}'\nASSERTION_SIGNING_KEY='${secrets.ASSERTION_SIGNING_KEY}'\n`,
-  );
+  const { OIDC_CLIENT_SECRET, SESSION_SECRETS, ASSERTION_SIGNING_KEY } = secrets;
+  await writeDotenv(envFile, { OIDC_CLIENT_SECRET, SESSION_SECRETS, ASSERTION_SIGNING_KEY }, "The gate's secrets for this test.");
   const vars = {
     OIDC_ISSUER: provider.issuer,
     OIDC_ALLOW_HTTP: "true",
@@ -72,19 +88,10 @@ beforeAll(async () => {
     ORIGIN_URL: origin.url,
     SESSION_CHECK_INTERVAL: "1",
   };
-  const args = [
-    join(repoRoot, "node_modules", "wrangler", "bin", "wrangler.js"),
-    "dev",
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(await freePort()),
-    "--persist-to", join(dir, "state"),
-    "--show-interactive-dev-session=false",
-    "--env-file", envFile,
-    ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
-  ];
+  // Another wrangler may be running (the default inspector port taken): a free port of its own.
+  const args = wranglerDevArgs({ port, persistTo: join(dir, "state"), envFile, vars, inspectorPort: await freePort() });
   // Its own process group: wrangler and its workerd are stopped together in afterAll.
-  wrangler = spawn(process.execPath, args, { cwd: repoRoot, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...QUIET } });
+  wrangler = spawn(process.execPath, args, { cwd: repoRoot, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...QUIET_WRANGLER_ENV } });
   wrangler.stdout!.setEncoding("utf8").on("data", (chunk: string) => wranglerOutput.push(chunk));
   wrangler.stderr!.setEncoding("utf8").on("data", (chunk: string) => wranglerOutput.push(chunk));
   const deadline = Date.now() + 90_000;
@@ -110,39 +117,27 @@ afterAll(async () => {
 });
 
 describe("npm run sessions against wrangler dev's local state", () => {
-  it("lists sessions by sub, by e-mail and all, without tokens; revokes by e-mail, then all", async () => {
-    const demo = await signIn("demo");
-    const petrov = await signIn("petrov");
+  it("lists every session without tokens; revokes by e-mail (in any case), then all: the gate refuses each at its next check", async () => {
+    const [demo, petrov] = await Promise.all([signIn("demo"), signIn("petrov")]);
     const host = new URL(gateUrl).host;
 
-    const bySub = await sessions("list", "--sub", userOf("demo").sub);
-    expect(bySub).toContain("1 session(s)");
-    expect(bySub).toContain(host);
-    expect(bySub).toMatch(/^user +session +host +started +last check +expires$/m);
-    const byEmail = await sessions("list", "--email", userOf("petrov").email.toUpperCase());
-    expect(byEmail).toContain("1 session(s)");
     const all = await sessions("list", "--all");
+    expect(all).toMatch(/^user +session +host +started +last check +expires$/m);
     expect(all).toContain("2 session(s)");
+    // One row per user, named by the hash the tool computes from a sub (what --sub selects by): the
+    // gate indexes each session under that hash.
+    for (const login of ["demo", "petrov"]) expect(all).toMatch(new RegExp(`^${userHash(userOf(login).sub)} +\\S{8} +${host.replaceAll(".", "\\.")} `, "m"));
     // Never a token or a record: only hashes, an id prefix, host and times.
     expect(all).not.toMatch(/eyJ|1\.[A-Za-z0-9_-]{20,}/);
 
-    expect(await sessions("revoke", "--email", userOf("demo").email)).toContain("Ended 1 session(s)");
-    await sleep(1100);
-    expect((await demo.get(`${gateUrl}/after`, NAVIGATE)).status).toBe(302);
+    // The address as the operator may type it: the gate indexed it lowercased.
+    expect(await sessions("revoke", "--email", userOf("demo").email.toUpperCase())).toContain("Ended 1 session(s)");
+    expect(await untilRefused(demo, "/after")).toBe(302);
+    // Signed in before three wrangler starts (seconds each): this request is checked against KV too.
     expect((await petrov.get(`${gateUrl}/after`, NAVIGATE)).status).toBe(200);
 
     expect(await sessions("revoke", "--all")).toContain("Ended 1 session(s)");
-    await sleep(1100);
-    expect((await petrov.get(`${gateUrl}/after-all`, NAVIGATE)).status).toBe(302);
-    // Each wrangler start takes seconds (~12 s on a busy two-core machine): seven of them here.
+    expect(await untilRefused(petrov, "/after-all")).toBe(302);
+    // Each wrangler start takes seconds (~12 s on a busy two-core machine): five of them here.
   }, 300_000);
-
-  it("refuses a command without exactly one selector", async () => {
-    const refused = await sessions("revoke").then(
-      () => undefined,
-      (error: { code?: number; stderr?: string }) => error,
-    );
-    expect(refused?.code).toBe(2);
-    expect(refused?.stderr).toContain("exactly one of --email, --sub, --all");
-  });
 });

@@ -14,12 +14,10 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { runAsScript } from '../lib/listen.mjs';
-
-const WRANGLER = fileURLToPath(new URL('../../node_modules/wrangler/bin/wrangler.js', import.meta.url));
+import { QUIET_WRANGLER_ENV, WRANGLER_JS } from '../lib/wrangler-dev.mjs';
 
 export const USAGE = `Usage: npm run sessions -- list|revoke (--email E | --sub S | --all) [options]
 
@@ -58,13 +56,13 @@ export const emailHash = (/** @type {string} */ email) => sha256Hex(email.trim()
  */
 function wrangler(args, target) {
   const where = target.remote ? ['--remote'] : ['--local', '--persist-to', target.persistTo];
-  const full = [WRANGLER, 'kv', ...args, '--binding', 'SESSIONS', ...where,
+  const full = [WRANGLER_JS, 'kv', ...args, '--binding', 'SESSIONS', ...where,
     ...(target.config ? ['--config', target.config] : []), ...(target.env ? ['--env', target.env] : [])];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, full, {
       cwd: target.cwd ?? process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+      env: { ...process.env, ...QUIET_WRANGLER_ENV },
     });
     let out = '';
     let err = '';

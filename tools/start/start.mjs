@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 import { listen } from '../lib/listen.mjs';
+import { QUIET_WRANGLER_ENV, wranglerDevArgs } from '../lib/wrangler-dev.mjs';
 import { startOrigin } from '../demo-origin/origin.mjs';
 import { startProvider } from '../dev-provider/provider.mjs';
 import { loadOrCreateSecrets, writePrivate } from '../lib/secrets.mjs';
@@ -182,29 +183,14 @@ async function main() {
       CLAIM_HEADERS: 'X-Forwarded-Phone=phone_number',
     };
 
-    const args = [
-      join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-      'dev',
-      '--ip', '127.0.0.1',
-      '--port', String(gatePort),
-      '--persist-to', join('.dev', 'state'),
-      '--show-interactive-dev-session=false',
-      '--env-file', envFile,
-      ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-    ];
+    const args = wranglerDevArgs({ port: gatePort, persistTo: join('.dev', 'state'), envFile, vars });
     // detached: its own process group, so the whole group (wrangler + workerd) can be stopped
     // at once; killing only the node parent would leave workerd holding the port.
     wrangler = spawn(process.execPath, args, {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        WRANGLER_SEND_METRICS: 'false',
-        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-        WRANGLER_HIDE_BANNER: 'true',
-        CLOUDFLARE_INCLUDE_PROCESS_ENV: 'false',
-      },
+      env: { ...process.env, ...QUIET_WRANGLER_ENV, CLOUDFLARE_INCLUDE_PROCESS_ENV: 'false' },
     });
     if (wrangler.stdout) relay(wrangler.stdout, process.stdout);
     if (wrangler.stderr) relay(wrangler.stderr, process.stderr);
