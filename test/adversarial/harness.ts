@@ -181,7 +181,10 @@ export async function startHostileStack(options: HostileStackOptions = {}): Prom
   if (options.scenario !== undefined) provider.set(options.scenario);
   const origin = await startOrigin({ gateUrl });
   const vars = loopbackGateVars({ issuer: provider.issuer, clientId: CLIENT_ID, secrets, originUrl: origin.url }, options.vars);
-  const gate = await startGate(vars, { port });
+  const gate = await startGate(vars, { port }).catch(async (error: unknown) => {
+    await Promise.all([origin.close(), provider.close()]);
+    throw error;
+  });
   scan.addGate(`gate ${gateUrl}`, gate.logs, secrets);
   scan.addProvider(provider);
   return {

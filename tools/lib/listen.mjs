@@ -2,6 +2,7 @@
 
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
+import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 
 /**
@@ -57,12 +58,41 @@ export async function listen(handler, { host = '127.0.0.1', port = 0 } = {}) {
  * A TCP port that was free on `host` a moment ago.
  *
  * For a server whose port must be known before it starts: the provider must have the gate's
- * redirect_uri (built from the gate's own URL) registered when it starts. There is a small race
- * (another process could take the port in between), which is acceptable on a development machine.
+ * redirect_uri (built from the gate's own URL) registered when it starts. Another process could
+ * take the port in between. To make that unlikely when test files start servers side by side, the
+ * port is drawn at random below the kernel's ephemeral range (Linux: ip_local_port_range), where
+ * neither outgoing connections nor other processes' `listen(0)` take ports, and checked free.
  * @param {string} [host]
  * @returns {Promise<number>}
  */
-export function freePort(host = '127.0.0.1') {
+export async function freePort(host = '127.0.0.1') {
+  const { low, high } = await unassignedRange();
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await isFree(host, port)) return port;
+  }
+  return kernelPort(host);
+}
+
+/** Ports below the kernel's ephemeral range, e.g. [20768, 32768) for the usual 32768–60999. */
+async function unassignedRange() {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
+  const start = Number(range.trim().split(/\s+/)[0]) || 32768;
+  return { low: Math.max(1024, start - 12_000), high: start };
+}
+
+/** @param {string} host @param {number} port @returns {Promise<boolean>} */
+function isFree(host, port) {
+  return new Promise((resolve) => {
+    const server = createTcpServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port the kernel picks (from its ephemeral range). @param {string} host @returns {Promise<number>} */
+function kernelPort(host) {
   return new Promise((resolve, reject) => {
     const server = createTcpServer();
     server.unref();
