@@ -161,7 +161,7 @@ export function formatTable({ loaded, single, miniflare, cpu, costs, hotPathStat
       '3d',
       'subrequests per request',
       `between checks: ${per(between.subrequests.origin, sequential)} to the origin, ${per(between.subrequests.other, sequential)} to the provider; ` +
-        `at a refreshing check: ${costs.refresh.stats.subrequests.origin} + ${costs.refresh.stats.subrequests.other} (the token endpoint; discovery and JWKS cached); ` +
+        `at a refreshing check: ${costs.refresh.stats.subrequests.origin} + ${costs.refresh.stats.subrequests.other} (the token endpoint and userinfo; discovery and JWKS cached); ` +
         `origin requests per answer under load: a ${a.originPerRequest.toFixed(2)}, b ${b.originPerRequest.toFixed(2)}, c ${c.originPerRequest.toFixed(2)}, d ${d.originPerRequest.toFixed(2)}`,
       `settings and keys built once per isolate (${hotPathStats.distinctEnvs} env object in ${int(hotPathStats.requests)} requests)`,
     ],
