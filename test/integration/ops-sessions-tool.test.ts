@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
-import { emailHash, findSessions, formatSessions, runSessions, USAGE, UsageError, userHash } from "../../tools/sessions/sessions.mjs";
+import { emailHash, findSessions, formatSessions, runSessions, tombstones, USAGE, UsageError, userHash } from "../../tools/sessions/sessions.mjs";
 
 const run = promisify(execFile);
 const NOW = 1_780_000_000;
@@ -89,6 +89,18 @@ describe("npm run sessions: what a listing gives each selector", () => {
 
   it("an empty namespace has no sessions", () => {
     expect(findSessions({}, [])).toEqual([]);
+  });
+});
+
+describe("npm run sessions: revoke leaves a tombstone for each session it ends", () => {
+  it("one `tombstone:<sid>` per session record, the epoch second as the value, living as long as the gate's own", () => {
+    // TOMBSTONE_TTL in src/session/store.ts (docs/storage-schema.md: 5 minutes).
+    const TOMBSTONE_TTL = 300;
+    const keys = findSessions({ sub: DEMO_SUB }, LISTING).flatMap((session) => session.keys);
+    expect(tombstones(keys, NOW)).toEqual([
+      { key: `tombstone:${SID.older}`, value: String(NOW), expiration_ttl: TOMBSTONE_TTL },
+      { key: `tombstone:${SID.newer}`, value: String(NOW), expiration_ttl: TOMBSTONE_TTL },
+    ]);
   });
 });
 

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { DEMO_USERS, loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { freePort } from "../../tools/lib/listen.mjs";
-import { QUIET_WRANGLER_ENV, wranglerDevArgs } from "../../tools/lib/wrangler-dev.mjs";
+import { QUIET_WRANGLER_ENV, WRANGLER_JS, wranglerDevArgs } from "../../tools/lib/wrangler-dev.mjs";
 import { repoRoot, writeDotenv } from "../../tools/lib/wrangler-files.mjs";
 import { userHash } from "../../tools/sessions/sessions.mjs";
 import { generateSecrets } from "../helpers/gate.ts";
@@ -138,6 +138,20 @@ describe("npm run sessions against wrangler dev's local state", () => {
 
     expect(await sessions("revoke", "--all")).toContain("Ended 1 session(s)");
     expect(await untilRefused(petrov, "/after-all")).toBe(302);
-    // Each wrangler start takes seconds (~12 s on a busy two-core machine): five of them here.
+
+    // Each revoke wrote its sessions' tombstones through wrangler, expiring as the gate's own do: a
+    // check that was refreshing one of them meanwhile undoes its write instead of reviving it.
+    const { stdout } = await run(process.execPath, [WRANGLER_JS, "kv", "key", "list", "--binding", "SESSIONS", "--local", "--persist-to", join(dir, "state"), "--prefix", "tombstone:"], {
+      cwd: repoRoot,
+      env: { ...process.env, ...QUIET_WRANGLER_ENV },
+      timeout: 90_000,
+    });
+    const marks = JSON.parse(stdout.slice(stdout.indexOf("["))) as { name: string; expiration?: number }[];
+    expect(marks).toHaveLength(2);
+    for (const mark of marks) {
+      expect(mark.expiration).toBeGreaterThan(Date.now() / 1000);
+      expect(mark.expiration).toBeLessThanOrEqual(Date.now() / 1000 + 300);
+    }
+    // Each wrangler start takes seconds (~12 s on a busy two-core machine): six of them here.
   }, 300_000);
 });

@@ -1,6 +1,6 @@
 // `npm run sessions`: list and end users' sessions from the command line, for administrators (lock
 // someone out, end a lost laptop's session). Works through wrangler's own KV commands — `wrangler
-// kv key list` and `wrangler kv bulk delete` on the `SESSIONS` binding of the wrangler.toml in the
+// kv key list`, `bulk put` (tombstones) and `bulk delete` on the `SESSIONS` binding of the wrangler.toml in the
 // current directory — on the local state of `wrangler dev` by default (`.wrangler/state`, or the
 // directory given with --persist-to, as wrangler dev uses it) and on the deployed namespace with
 // --remote. It reads only the index keys and their metadata (docs/storage-schema.md): no record
@@ -129,14 +129,36 @@ export function findSessions(who, listing) {
 const allSessionKeys = (/** @type {{ name: string }[]} */ listing) =>
   listing.map((key) => key.name).filter((name) => /^(session|user|psid):/.test(name));
 
-/** Deletes keys in one `wrangler kv bulk delete`. @param {string[]} names @param {Target} target */
-async function deleteKeys(names, target) {
+/** Seconds a tombstone lives: TOMBSTONE_TTL in src/session/store.ts. */
+const TOMBSTONE_TTL = 300;
+
+/**
+ * The tombstone of each session about to end (`tombstone:<sid>`, the epoch second, as the gate's
+ * own logout writes it): a check that was refreshing one of them while it ended finds it after its
+ * write and undoes that write, so no session comes back from a revoke.
+ * @param {string[]} names  the keys to delete
+ * @param {number} now  epoch seconds
+ */
+export function tombstones(names, now) {
+  return names
+    .filter((name) => name.startsWith('session:'))
+    .map((name) => ({ key: `tombstone:${name.slice('session:'.length)}`, value: String(now), expiration_ttl: TOMBSTONE_TTL }));
+}
+
+/**
+ * Ends sessions: their tombstones in one `wrangler kv bulk put`, then their keys in one `bulk delete`.
+ * @param {string[]} names @param {Target} target
+ */
+async function endKeys(names, target) {
   if (names.length === 0) return;
   const dir = await mkdtemp(join(tmpdir(), 'kontur-gate-sessions-'));
   try {
-    const file = join(dir, 'keys.json');
-    await writeFile(file, JSON.stringify(names));
-    await wrangler(['bulk', 'delete', file, '--force'], target);
+    const marks = join(dir, 'tombstones.json');
+    await writeFile(marks, JSON.stringify(tombstones(names, Math.floor(Date.now() / 1000))));
+    await wrangler(['bulk', 'put', marks], target);
+    const keys = join(dir, 'keys.json');
+    await writeFile(keys, JSON.stringify(names));
+    await wrangler(['bulk', 'delete', keys, '--force'], target);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -189,12 +211,12 @@ export async function runSessions(argv, options = {}) {
   }
   if (values.all) {
     const names = allSessionKeys(listing);
-    await deleteKeys(names, target);
+    await endKeys(names, target);
     const count = names.filter((name) => name.startsWith('session:')).length;
     return `Ended ${count} session(s) (${where}); each is refused at its next check.`;
   }
   const sessions = findSessions(who, listing);
-  await deleteKeys(sessions.flatMap((s) => s.keys), target);
+  await endKeys(sessions.flatMap((s) => s.keys), target);
   return `Ended ${sessions.length} session(s) (${where}); each is refused at its next check.`;
 }
 
