@@ -105,7 +105,7 @@ export function authRoutes(): Hono<AppEnv> {
   routes.post("/backchannel-logout", async (c) => {
     // Server to server: no cookie, no same-origin check; the signed token is the authority.
     const ctx = c.get("ctx");
-    await backchannelLogout(ctx.runtime, ctx.store.kv, await logoutToken(c), ctx.now);
+    await backchannelLogout(ctx.runtime, ctx.store.kv, await logoutToken(c), ctx.now, ctx.waitUntil);
     return c.body(null, 200, NO_STORE);
   });
 

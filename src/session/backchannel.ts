@@ -11,7 +11,9 @@ import { GateError } from "../common/errors";
 import { log, logUser } from "../common/log";
 import type { OidcClient } from "../oidc/client";
 import { describe, idTokenAlg } from "../oidc/decisions";
-import { endSessions, sessionsOfProviderSid, sessionsOfUser } from "./user-index";
+import { recordsToRevoke, revokeTokens, type EndingSession } from "./revoke";
+import type { Keyring } from "./seal";
+import { endSessions, indexedHost, sessionsOfProviderSid, sessionsOfUser } from "./user-index";
 
 /** The `events` member that makes a JWT a logout token (§2.4). */
 export const BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout";
@@ -27,7 +29,9 @@ const KV_MIN_TTL = 60;
 /** What back-channel logout needs of the gate's runtime. */
 export interface BackchannelRuntime {
   readonly config: Pick<Config, "clientId" | "oidcTimeout">;
-  readonly oidc: Pick<OidcClient, "provider">;
+  readonly oidc: Pick<OidcClient, "provider" | "revoke">;
+  /** Opens the ended sessions' records, whose tokens are then revoked. */
+  readonly keyring: Keyring;
   /** Epoch milliseconds. */
   readonly clock: () => number;
 }
@@ -114,10 +118,17 @@ async function jtiKey(jti: string): Promise<string> {
 }
 
 /**
- * Validates `token` and ends the sessions it names; returns how many. A refused token throws
- * `logout_token_invalid` (400), a provider or KV that fails `provider_unavailable` (503).
+ * Validates `token` and ends the sessions it names; returns how many. Their tokens are revoked at
+ * the provider after the response (`waitUntil`). A refused token throws `logout_token_invalid`
+ * (400), a provider or KV that fails `provider_unavailable` (503).
  */
-export async function backchannelLogout(rt: BackchannelRuntime, kv: KVNamespace, token: string, now: number): Promise<number> {
+export async function backchannelLogout(
+  rt: BackchannelRuntime,
+  kv: KVNamespace,
+  token: string,
+  now: number,
+  waitUntil: (promise: Promise<unknown>) => void,
+): Promise<number> {
   if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalid("The logout_token is missing or too long");
   const claims = logoutClaims(await verified(rt, token, now), now);
   const key = await jtiKey(claims.jti);
@@ -126,7 +137,16 @@ export async function backchannelLogout(rt: BackchannelRuntime, kv: KVNamespace,
     if ((await kv.get(key)) !== null) throw invalid('The logout token\'s "jti" was seen before (a replay)');
     const sessions =
       claims.sid === undefined ? await sessionsOfUser(kv, claims.sub ?? "") : await sessionsOfProviderSid(kv, claims.sid, claims.sub);
+    // The provider-sid index does not keep the host a record is sealed for; the user index does.
+    const ending = await Promise.all(
+      sessions.map(async (session): Promise<EndingSession | undefined> => {
+        const host = "entry" in session ? session.entry.host : await indexedHost(kv, session.user, session.sid);
+        return host === undefined ? undefined : { sid: session.sid, host };
+      }),
+    );
+    const records = await recordsToRevoke(kv, rt.keyring, ending.filter((session) => session !== undefined));
     ended = await endSessions(kv, sessions, now);
+    for (const record of records) waitUntil(revokeTokens(rt, record, "backchannel"));
     // Remembered once the sessions are ended, so that a provider retrying after a KV failure is not
     // taken for a replay; kept until the token would be refused as too old anyway.
     await kv.put(key, "", { expirationTtl: Math.max(KV_MIN_TTL, claims.iat + LOGOUT_TOKEN_MAX_AGE + CLOCK_SKEW - now) });

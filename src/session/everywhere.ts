@@ -1,9 +1,10 @@
 /**
  * Signing out here and everywhere. "Everywhere" ends every session of the user, on every host and
  * browser, through the per-user index (./user-index.ts): each other session is refused at its next
- * check (its record is gone), this one at once (its cookie is cleared too). After an ordinary
- * logout a short-lived sealed cookie remembers whose session it was, so the signed-out page can
- * offer "sign out everywhere" to a visitor who is no longer signed in.
+ * check (its record is gone), this one at once (its cookie is cleared too), and the tokens of each
+ * are revoked at the provider after the response. After an ordinary logout a short-lived sealed
+ * cookie remembers whose session it was, so the signed-out page can offer "sign out everywhere" to
+ * a visitor who is no longer signed in.
  */
 import { GateError } from "../common/errors";
 import { log, logUser } from "../common/log";
@@ -11,6 +12,7 @@ import { describe } from "../oidc/decisions";
 import { clearCookie, cookieName, openSessionCookie, serializeCookie, type CookieScope } from "./cookie";
 import { logout } from "./logout";
 import type { SessionRequest } from "./request";
+import { recordsToRevoke, revokeTokens } from "./revoke";
 import { open, seal, type Keyring } from "./seal";
 import { endSessions, sessionsOfUser, unindexSession } from "./user-index";
 
@@ -66,7 +68,10 @@ export async function logoutEverywhere(
   let ended = 0;
   if (sub !== undefined) {
     try {
-      ended = await endSessions(req.store.kv, await sessionsOfUser(req.store.kv, sub), req.now);
+      const sessions = await sessionsOfUser(req.store.kv, sub);
+      const records = await recordsToRevoke(req.store.kv, keyring, sessions.map(({ sid, entry }) => ({ sid, host: entry.host })));
+      ended = await endSessions(req.store.kv, sessions, req.now);
+      for (const record of records) req.waitUntil(revokeTokens(req.runtime, record, "everywhere"));
     } catch (error) {
       failure = error;
     }

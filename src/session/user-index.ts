@@ -117,6 +117,12 @@ export async function sessionsOfUser(kv: KVNamespace, sub: string): Promise<Inde
   );
 }
 
+/** The host a session was created on, from its user index entry (`user` is the hash of its `sub`). */
+export async function indexedHost(kv: KVNamespace, user: string, sid: string): Promise<string | undefined> {
+  const { metadata } = await kv.getWithMetadata(`user:${user}:${sid}`);
+  return isIndexEntry(metadata) ? metadata.host : undefined;
+}
+
 /**
  * The gate sessions created from one provider session, as `{ sid, user }` pairs; `sub`, when
  * given, must be theirs (a logout token with both names one user's one session).

@@ -4,6 +4,7 @@ import { DEMO_USERS, loginThroughProvider, logoutThroughProvider } from "../../t
 import { CookieJar } from "../../tools/lib/cookie-jar.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { setTimeout as sleep } from "node:timers/promises";
+import { logged } from "../helpers/gate-log.ts";
 import { clearedSession } from "../helpers/session-cookie.ts";
 import { CLIENT_ID, NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
@@ -34,6 +35,11 @@ async function signInAt(s: Stack, login: string): Promise<{ client: HttpClient; 
   const callback = await loginThroughProvider(new URL(first.headers.get("location")!), { login, password: login, cookieJar: providerJar });
   expect((await client.get(callback, NAVIGATE)).status).toBe(302);
   return { client, providerJar };
+}
+
+/** Waits up to 3 s for something the gate does after its response (`waitUntil`). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let attempt = 0; attempt < 60 && !condition(); attempt += 1) await sleep(50);
 }
 
 async function status(s: Stack, client: HttpClient, path: string): Promise<number> {
@@ -74,6 +80,7 @@ describe("sign out everywhere", () => {
     const b = await signInAt(stack, "demo");
     const c = await signInAt(stack, "petrov");
     for (const browser of [a, b, c]) expect(await status(stack, browser.client, "/before")).toBe(200);
+    stack.provider.resetStats();
 
     const started = Date.now();
     const out = await a.client.request(`${stack.gate.url}/_auth/logout`, {
@@ -108,6 +115,12 @@ describe("sign out everywhere", () => {
     // KV here is one location: no propagation delay to add.
     expect(lastServedSentAt - started).toBeLessThan(1000);
     expect(await status(stack, c.client, "/still")).toBe(200);
+
+    // Both sessions' tokens are revoked at the provider: this browser's by its logout, the other's
+    // by sign out everywhere; the other user's are left alone.
+    await until(() => stack.provider.stats.revoked.RefreshToken === 2);
+    expect(stack.provider.stats.revoked).toEqual({ AccessToken: 2, RefreshToken: 2 });
+    expect(await logged(stack.gate.logs, (l) => l.event === "tokens_revoked" && l.why === "everywhere")).toMatchObject({ revoked: "access_token refresh_token" });
   });
 
   it("the logout confirmation page has the button too, and a cross-site post of it is refused", async () => {
@@ -131,8 +144,13 @@ describe("back-channel logout", () => {
     const b = await signInAt(stack, "demo");
     expect((await sessionKeys(stack)).filter((key) => key.startsWith("psid:"))).toHaveLength(2);
     // The provider POSTs its logout token to the gate while it ends its own session.
+    stack.provider.resetStats();
     await logoutThroughProvider(`${stack.provider.issuer}/connect/endsession?client_id=${CLIENT_ID}`, { cookieJar: a.providerJar });
     expect((await sessionKeys(stack)).filter((key) => key.startsWith("session:"))).toHaveLength(1);
+    // The ended session's tokens are revoked too (found through the provider's sid), the other's not.
+    await until(() => stack.provider.stats.revoked.RefreshToken === 1);
+    expect(stack.provider.stats.revoked).toEqual({ AccessToken: 1, RefreshToken: 1 });
+    expect(await logged(stack.gate.logs, (l) => l.event === "tokens_revoked" && l.why === "backchannel")).toBeDefined();
     await sleep(1100);
     expect(await status(stack, a.client, "/after")).toBe(302);
     expect(await status(stack, b.client, "/after")).toBe(200);
@@ -142,8 +160,11 @@ describe("back-channel logout", () => {
     const a = await signInAt(stack, "demo");
     const b = await signInAt(stack, "demo");
     const c = await signInAt(stack, "petrov");
+    stack.provider.resetStats();
     const response = await postLogoutToken(stack, await logoutToken(stack, { sub: subOf("demo") }));
     expect(response.status).toBe(200);
+    await until(() => stack.provider.stats.revoked.RefreshToken === 2);
+    expect(stack.provider.stats.revoked).toEqual({ AccessToken: 2, RefreshToken: 2 });
     expect(response.headers.get("cache-control")).toBe("no-store");
     expect((await sessionKeys(stack)).filter((key) => key.startsWith("session:"))).toHaveLength(1);
     await sleep(1100);
