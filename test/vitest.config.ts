@@ -51,6 +51,10 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          // One isolate per worker for all unit files (43 s → 12 s): they share KV and module state,
+          // so each test starts what it needs (its own keys, runtime and KV keys) and restores what
+          // it patches; the files pass in any order (--sequence.shuffle).
+          isolate: false,
         },
       },
       integrationProject("integration", ["test/integration/**/*.test.ts", "test/browser/**/*.test.ts", "test/adversarial/**/*.test.ts"]),

@@ -41,10 +41,16 @@ export function base64url(bytes: Uint8Array): string {
   return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
+/**
+ * The bytes of a base64url text in its one canonical spelling, else undefined. The native decoder
+ * ignores the unused low bits of the last character, so several spellings would decode to the same
+ * sealed value; only the one the gate wrote is accepted.
+ */
 function fromBase64url(text: string): Uint8Array | undefined {
   if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
   try {
-    return Uint8Array.fromBase64(text, { alphabet: "base64url" });
+    const bytes = Uint8Array.fromBase64(text, { alphabet: "base64url" });
+    return base64url(bytes) === text ? bytes : undefined;
   } catch {
     return undefined;
   }
