@@ -133,6 +133,7 @@ export async function backchannelLogout(
   const claims = logoutClaims(await verified(rt, token, now), now);
   const key = await jtiKey(claims.jti);
   let ended: number;
+  let revoking: number;
   try {
     if ((await kv.get(key)) !== null) throw invalid('The logout token\'s "jti" was seen before (a replay)');
     const sessions =
@@ -146,6 +147,7 @@ export async function backchannelLogout(
     );
     const records = await recordsToRevoke(kv, rt.keyring, ending.filter((session) => session !== undefined));
     ended = await endSessions(kv, sessions, now);
+    revoking = records.length;
     for (const record of records) waitUntil(revokeTokens(rt, record, "backchannel"));
     // Remembered once the sessions are ended, so that a provider retrying after a KV failure is not
     // taken for a replay; kept until the token would be refused as too old anyway.
@@ -154,7 +156,7 @@ export async function backchannelLogout(
     if (error instanceof GateError) throw error;
     throw new GateError("provider_unavailable", `Back-channel logout could not use KV (${describe(error)})`);
   }
-  const fields = { channel: "backchannel", by: claims.sid === undefined ? "sub" : "sid", ended };
+  const fields = { channel: "backchannel", by: claims.sid === undefined ? "sub" : "sid", ended, revoking };
   if (claims.sub === undefined) log("logout", fields);
   else await logUser("logout", claims.sub, fields);
   return ended;

@@ -66,16 +66,19 @@ export async function logoutEverywhere(
   req.setCookies.push(clearCookie(req.scope, SIGNED_OUT_COOKIE));
   let failure: unknown;
   let ended = 0;
+  let revoking = 0;
   if (sub !== undefined) {
     try {
       const sessions = await sessionsOfUser(req.store.kv, sub);
       const records = await recordsToRevoke(req.store.kv, keyring, sessions.map(({ sid, entry }) => ({ sid, host: entry.host })));
       ended = await endSessions(req.store.kv, sessions, req.now);
+      revoking = records.length;
       for (const record of records) req.waitUntil(revokeTokens(req.runtime, record, "everywhere"));
     } catch (error) {
       failure = error;
     }
-    await logUser("logout", sub, { everywhere: true, ended, ...(failure === undefined ? {} : { reason: describe(failure) }) });
+    // `revoking` below `ended`: sessions past MAX_REVOKED_SESSIONS, or records that could not be read.
+    await logUser("logout", sub, { everywhere: true, ended, revoking, ...(failure === undefined ? {} : { reason: describe(failure) }) });
   }
   if (failure !== undefined) throw new GateError("provider_unavailable", `Signing out everywhere failed (${describe(failure)})`);
   return response;

@@ -121,6 +121,7 @@ describe("sign out everywhere", () => {
     await until(() => stack.provider.stats.revoked.RefreshToken === 2);
     expect(stack.provider.stats.revoked).toEqual({ AccessToken: 2, RefreshToken: 2 });
     expect(await logged(stack.gate.logs, (l) => l.event === "tokens_revoked" && l.why === "everywhere")).toMatchObject({ revoked: "access_token refresh_token" });
+    expect(await logged(stack.gate.logs, (l) => l.event === "logout" && l.everywhere === true)).toMatchObject({ ended: 2, revoking: 1 });
   });
 
   it("the logout confirmation page has the button too, and a cross-site post of it is refused", async () => {
