@@ -139,9 +139,10 @@ export async function backchannelLogout(
     const sessions =
       claims.sid === undefined ? await sessionsOfUser(kv, claims.sub ?? "") : await sessionsOfProviderSid(kv, claims.sid, claims.sub);
     // The provider-sid index does not keep the host a record is sealed for; the user index does.
+    // Only revocation needs it: a failed read leaves that session's tokens, never the session.
     const ending = await Promise.all(
       sessions.map(async (session): Promise<EndingSession | undefined> => {
-        const host = "entry" in session ? session.entry.host : await indexedHost(kv, session.user, session.sid);
+        const host = "entry" in session ? session.entry.host : await indexedHost(kv, session.user, session.sid).catch(() => undefined);
         return host === undefined ? undefined : { sid: session.sid, host };
       }),
     );
