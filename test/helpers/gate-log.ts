@@ -13,12 +13,17 @@ export function decisions(logs: readonly string[]): Line[] {
     .map((json) => JSON.parse(json) as Line);
 }
 
-/** workerd hands console output to Miniflare asynchronously: waits up to 3 s for a matching line. */
+/**
+ * Waits up to 3 s for `condition`: for what the gate does after its response (`waitUntil`), and for
+ * its log lines, which workerd hands to Miniflare asynchronously.
+ */
+export async function until(condition: () => boolean): Promise<void> {
+  for (let attempt = 0; attempt < 60 && !condition(); attempt += 1) await sleep(50);
+}
+
+/** The first of the gate's decision lines that matches, waiting up to 3 s for it. */
 export async function logged(logs: readonly string[], match: (line: Line) => boolean): Promise<Line | undefined> {
-  for (let attempt = 0; attempt < 60; attempt += 1) {
-    const line = decisions(logs).find(match);
-    if (line !== undefined) return line;
-    await sleep(50);
-  }
-  return undefined;
+  let line: Line | undefined;
+  await until(() => (line = decisions(logs).find(match)) !== undefined);
+  return line;
 }

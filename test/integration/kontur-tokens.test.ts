@@ -12,18 +12,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
 import { HttpClient } from "../helpers/http.ts";
-import { setTimeout as sleep } from "node:timers/promises";
 import { clearedSession } from "../helpers/session-cookie.ts";
 import { startSessionStack, type SessionStack } from "../helpers/sessions.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
-import { logged } from "../helpers/gate-log.ts";
+import { logged, until } from "../helpers/gate-log.ts";
 
 const JSON_ACCEPT = { accept: "application/json" };
 const SAME_ORIGIN_POST = (gateUrl: string) => ({ method: "POST", headers: { origin: gateUrl, "sec-fetch-site": "same-origin" } });
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 60 && !condition(); attempt += 1) await sleep(50);
-}
 
 let stack: SessionStack;
 beforeAll(async () => {

@@ -17,9 +17,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { DEMO_USERS, loginThroughProvider, startProvider } from "../../tools/dev-provider/provider.mjs";
 import { freePort } from "../../tools/lib/listen.mjs";
-import { QUIET_WRANGLER_ENV, WRANGLER_JS, wranglerDevArgs } from "../../tools/lib/wrangler-dev.mjs";
+import { QUIET_WRANGLER_ENV, wranglerDevArgs } from "../../tools/lib/wrangler-dev.mjs";
 import { repoRoot, writeDotenv } from "../../tools/lib/wrangler-files.mjs";
-import { userHash } from "../../tools/sessions/sessions.mjs";
+import { listKeys, userHash } from "../../tools/sessions/sessions.mjs";
 import { generateSecrets } from "../helpers/gate.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { NAVIGATE } from "../helpers/stack.ts";
@@ -141,12 +141,8 @@ describe("npm run sessions against wrangler dev's local state", () => {
 
     // Each revoke wrote its sessions' tombstones through wrangler, expiring as the gate's own do: a
     // check that was refreshing one of them meanwhile undoes its write instead of reviving it.
-    const { stdout } = await run(process.execPath, [WRANGLER_JS, "kv", "key", "list", "--binding", "SESSIONS", "--local", "--persist-to", join(dir, "state"), "--prefix", "tombstone:"], {
-      cwd: repoRoot,
-      env: { ...process.env, ...QUIET_WRANGLER_ENV },
-      timeout: 90_000,
-    });
-    const marks = JSON.parse(stdout.slice(stdout.indexOf("["))) as { name: string; expiration?: number }[];
+    const listing = await listKeys({ remote: false, persistTo: join(dir, "state"), cwd: repoRoot });
+    const marks = listing.filter((key) => key.name.startsWith("tombstone:"));
     expect(marks).toHaveLength(2);
     for (const mark of marks) {
       expect(mark.expiration).toBeGreaterThan(Date.now() / 1000);

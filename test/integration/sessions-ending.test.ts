@@ -4,7 +4,7 @@ import { DEMO_USERS, loginThroughProvider, logoutThroughProvider } from "../../t
 import { CookieJar } from "../../tools/lib/cookie-jar.mjs";
 import { HttpClient } from "../helpers/http.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-import { logged } from "../helpers/gate-log.ts";
+import { logged, until } from "../helpers/gate-log.ts";
 import { clearedSession } from "../helpers/session-cookie.ts";
 import { CLIENT_ID, NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
@@ -35,11 +35,6 @@ async function signInAt(s: Stack, login: string): Promise<{ client: HttpClient; 
   const callback = await loginThroughProvider(new URL(first.headers.get("location")!), { login, password: login, cookieJar: providerJar });
   expect((await client.get(callback, NAVIGATE)).status).toBe(302);
   return { client, providerJar };
-}
-
-/** Waits up to 3 s for something the gate does after its response (`waitUntil`). */
-async function until(condition: () => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 60 && !condition(); attempt += 1) await sleep(50);
 }
 
 async function status(s: Stack, client: HttpClient, path: string): Promise<number> {

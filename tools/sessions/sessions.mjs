@@ -82,7 +82,7 @@ function wrangler(args, target) {
  * @param {Target} target
  * @returns {Promise<{ name: string, expiration?: number, metadata?: any }[]>}
  */
-async function listKeys(target) {
+export async function listKeys(target) {
   const out = await wrangler(['key', 'list'], target);
   const start = out.indexOf('[');
   if (start === -1) throw new Error(`wrangler kv key list printed no JSON:\n${out.trim()}`);
