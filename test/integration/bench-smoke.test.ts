@@ -70,6 +70,18 @@ describe("the benchmark's Workers", () => {
     expect((await rawRequest(`${passthrough.url}/status/418`)).status).toBe(418);
   });
 
+  it("the contract-alone Worker sends the headers it is given instead of the cookie, bypasses the cache and marks the answer private", async () => {
+    const added = { "x-forwarded-user": "someone", "x-auth-assertion": "a.b.c" };
+    const contract = await start(bundles.scripts.contract!, () => ({ ORIGIN_URL: origin.url, CONTRACT_HEADERS: JSON.stringify(added) }), "/unused");
+    const response = await rawRequest(`${contract.url}/echo/a?x=1`, { headers: { cookie: "kg_session=sealed", "x-site-header": "kept" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("cache-control")).toBe("private");
+    const echo = (await response.json()) as Echo;
+    expect(echo).toMatchObject({ method: "GET", url: "/echo/a?x=1" });
+    expect(echo.headers).toMatchObject({ ...added, "x-site-header": "kept", "cache-control": "no-cache" });
+    expect(echo.headers.cookie).toBeUndefined();
+  });
+
   it("the peer sends a visitor without a session to the provider, and forwards a signed-in one with the user", async () => {
     const peer = await start(
       bundles.scripts.peer!,

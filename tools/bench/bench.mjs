@@ -29,8 +29,8 @@ import { formatTable, median } from './table.mjs';
 /** @typedef {import('./table.mjs').BenchStats} BenchStats */
 /** @typedef {import('./table.mjs').Costs} Costs */
 /** @typedef {import('./table.mjs').CpuTimes} CpuTimes */
-/** @typedef {Awaited<ReturnType<typeof loadRound>> & { cpuPerRequestUs: number, originPerRequest: number }} Round */
-/** @typedef {{ key: 'a' | 'b' | 'c' | 'd' | 'e', url: string, headers: Record<string, string> }} Target */
+/** @typedef {Awaited<ReturnType<typeof loadRound>> & { cpuPerRequestUs: number, originPerRequest: number, ratio: number }} Round */
+/** @typedef {{ key: 'a' | 'b' | 'c' | 'd' | 'e' | 'f', url: string, headers: Record<string, string>, cpuSeconds?: () => Promise<number> }} Target */
 import { PROBES } from './workers/probes.js';
 import { bundleWorkers, serveWorkerd, startMiniflare } from './workers.mjs';
 import { startProvider } from '../dev-provider/provider.mjs';
@@ -302,8 +302,11 @@ async function peerParallelRefresh(url, dueProvider) {
   };
 }
 
-/** Throws unless every target is what it claims to be: identity passed on by the gate and the peer, none on the public path. */
-/** @param {Target[]} targets */
+/**
+ * Throws unless every target is what it claims to be: identity passed on by the gate and the peer,
+ * none on the public path. Answers the request headers each target's origin received.
+ * @param {Target[]} targets
+ */
 async function checkTargets(targets) {
   /** @type {Partial<Record<Target['key'], Record<string, string | undefined>>>} */
   const seen = {};
@@ -317,37 +320,55 @@ async function checkTargets(targets) {
   if (seen.d !== undefined && seen.d['x-forwarded-user'] !== undefined) throw new Error('the public path was not anonymous');
   const sessionAssertion = JSON.parse(Buffer.from(seen.e?.['x-auth-assertion']?.split('.')[1] ?? '', 'base64url').toString() || '{}');
   if (!sessionAssertion.sub || 'htu' in sessionAssertion) throw new Error('the gate with ASSERTION_MODE=session did not pass a session assertion on');
+  return seen;
 }
 
 /**
  * Rounds alternating the targets; each with its request rate, latencies, CPU per request (NaN
- * without `cpuSeconds`) and requests the origin received per request answered.
- * @param {(() => Promise<number>) | undefined} cpuSeconds  the CPU seconds of the Workers' process so far
+ * without a CPU clock), requests the origin received per request answered, and its ratio to the
+ * floor (a) measured right before and right after it (the mean of the two). A round is a, b, c, …;
+ * with `floorBetween` it is a, b, a, c, a, e, so no ratio's floor is more than one segment away:
+ * this machine's speed can change within seconds, and a floor measured several targets earlier
+ * would then be measured on a different machine. A last floor closes the schedule.
+ * @param {(target: Target) => Promise<number>} cpuSeconds  the CPU seconds of the target's Workers process so far
  * @param {Env['origin']} origin
- * @param {Target[]} targets
- * @param {{ rounds: number, seconds: number, connections: number }} options
+ * @param {Target[]} targets  the floor (a) first
+ * @param {{ rounds: number, seconds: number, connections: number, floorBetween?: boolean }} options
  * @returns {Promise<Record<Target['key'], Round[]>>}
  */
-async function loadRounds(cpuSeconds, origin, targets, { rounds: count, seconds, connections }) {
-  progress(`${count} rounds of ${seconds} s per target with ${connections} connection(s), alternating ${targets.map((t) => t.key).join(',')}`);
+async function loadRounds(cpuSeconds, origin, targets, { rounds: count, seconds, connections, floorBetween = false }) {
+  const [floor, ...others] = targets;
+  if (floor?.key !== 'a') throw new Error('loadRounds: the floor (a) comes first');
+  const round = floorBetween ? others.flatMap((target) => [floor, target]) : targets;
+  const schedule = [...Array.from({ length: count }, () => round).flat(), floor];
+  progress(`${count} rounds of ${seconds} s per segment with ${connections} connection(s): ${round.map((t) => t.key).join(',')}, …, a`);
+  /** @type {{ key: Target['key'], result: Omit<Round, 'ratio'> }[]} */
+  const segments = [];
+  for (const [index, target] of schedule.entries()) {
+    const cpuBefore = await cpuSeconds(target);
+    const originBefore = origin.counts.requests;
+    const result = await loadRound({ url: target.url, headers: target.headers, seconds, connections });
+    const cpu = (await cpuSeconds(target)) - cpuBefore;
+    const answered = Math.max(1, result.requests);
+    segments.push({ key: target.key, result: { ...result, cpuPerRequestUs: (cpu * 1e6) / answered, originPerRequest: (origin.counts.requests - originBefore) / answered } });
+    if ((index + 1) % round.length === 0) progress(`round ${(index + 1) / round.length}/${count}: ${segments.slice(-round.length).map((x) => `${x.key} ${Math.round(x.result.rps)}/s`).join(', ')}`);
+  }
   /** @type {Record<Target['key'], Round[]>} */
-  const rounds = { a: [], b: [], c: [], d: [], e: [] };
-  for (let round = 0; round < count; round += 1) {
-    for (const target of targets) {
-      const cpuBefore = cpuSeconds === undefined ? NaN : await cpuSeconds();
-      const originBefore = origin.counts.requests;
-      const result = await loadRound({ url: target.url, headers: target.headers, seconds, connections });
-      const cpu = (cpuSeconds === undefined ? NaN : await cpuSeconds()) - cpuBefore;
-      const answered = Math.max(1, result.requests);
-      rounds[target.key].push({ ...result, cpuPerRequestUs: (cpu * 1e6) / answered, originPerRequest: (origin.counts.requests - originBefore) / answered });
+  const rounds = { a: [], b: [], c: [], d: [], e: [], f: [] };
+  for (const [index, { key, result }] of segments.entries()) {
+    if (key === 'a') {
+      rounds.a.push({ ...result, ratio: 1 });
+      continue;
     }
-    progress(`round ${round + 1}/${count}: ${targets.map((t) => `${t.key} ${Math.round(rounds[t.key][round]?.rps ?? NaN)}/s`).join(', ')}`);
+    const before = segments.slice(0, index).findLast((x) => x.key === 'a')?.result.rps ?? NaN;
+    const after = segments.slice(index + 1).find((x) => x.key === 'a')?.result.rps ?? NaN;
+    rounds[key].push({ ...result, ratio: result.rps / ((before + after) / 2) });
   }
   return rounds;
 }
 
 /**
- * Medians over the rounds; each ratio is taken within a round (a and the target ran back to back).
+ * Medians over the rounds; each ratio against the floor measured around it (see loadRounds).
  * @param {Record<Target['key'], Round[]>} rounds
  * @returns {Record<Target['key'], Summary>}
  */
@@ -361,7 +382,7 @@ function summarize(rounds) {
         p99: median(list.map((r) => r.p99)),
         cpuPerRequestUs: median(list.map((r) => r.cpuPerRequestUs)),
         originPerRequest: median(list.map((r) => r.originPerRequest)),
-        ratio: median(list.map((r, i) => r.rps / (rounds.a[i]?.rps ?? NaN))),
+        ratio: median(list.map((r) => r.ratio)),
         failures: list.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
       },
     ]),
@@ -384,23 +405,31 @@ async function miniflareThroughput({ bundles, origin, ports, provider, gateVars,
     const mf = await startMiniflare(script, bindings, { port });
     closers.push(mf.close);
     own.push(mf.close);
-    return mf.url;
+    return mf;
   };
   try {
     const passthrough = await start(bundles.scripts.passthrough, { ORIGIN_URL: origin.url }, ports.mfPassthrough);
     const gate = await start(bundles.scripts.gate, gateVars(provider.issuer), ports.mfLoadGate);
     const gateSession = await start(bundles.scripts.gate, gateVars(provider.issuer, { ASSERTION_MODE: 'session' }), ports.mfLoadGateSession);
     const peer = await start(bundles.scripts.peer, peerVars(provider.issuer), ports.mfPeer);
-    /** @type {Target[]} */
+    /** @param {Target['key']} key @param {Awaited<ReturnType<typeof start>>} mf @param {string} [cookie] @returns {Promise<Target>} */
+    const target = async (key, mf, cookie) => ({ key, url: `${mf.url}/bench`, headers: cookie === undefined ? BROWSER : { ...BROWSER, cookie }, cpuSeconds: mf.cpuSeconds });
+    const gateCookie = (await browserLogin(`${gate.url}/bench`)).cookie;
     const targets = [
-      { key: 'a', url: `${passthrough}/bench`, headers: BROWSER },
-      { key: 'b', url: `${gate}/bench`, headers: { ...BROWSER, cookie: (await browserLogin(`${gate}/bench`)).cookie } },
-      { key: 'c', url: `${peer}/bench`, headers: { ...BROWSER, cookie: (await browserLogin(`${peer}/bench`)).cookie } },
-      { key: 'e', url: `${gateSession}/bench`, headers: { ...BROWSER, cookie: (await browserLogin(`${gateSession}/bench`)).cookie } },
+      await target('a', passthrough),
+      await target('b', gate, gateCookie),
+      await target('c', peer, (await browserLogin(`${peer.url}/bench`)).cookie),
+      await target('e', gateSession, (await browserLogin(`${gateSession.url}/bench`)).cookie),
     ];
-    await checkTargets(targets);
-    for (const target of targets) await loadRound({ url: target.url, headers: target.headers, seconds: 1, connections: MF_CONNECTIONS }); // warm-up
-    return summarize(await loadRounds(undefined, origin, targets, { rounds: MF_ROUNDS, seconds: SECONDS, connections: MF_CONNECTIONS }));
+    const seen = await checkTargets(targets);
+    // What the gate added to a real request (the floor's request has none of these headers).
+    const added = Object.entries(seen.b ?? {}).filter(([name]) => name.startsWith('x-') && seen.a?.[name] === undefined);
+    const contract = await start(bundles.scripts.contract, { ORIGIN_URL: origin.url, CONTRACT_HEADERS: JSON.stringify(Object.fromEntries(added)) }, 0);
+    targets.push(await target('f', contract, gateCookie));
+    for (const { url, headers } of targets) await loadRound({ url, headers, seconds: 1, connections: MF_CONNECTIONS }); // warm-up
+    // Each Miniflare is its own workerd process.
+    const ownCpu = (/** @type {Target} */ t) => t.cpuSeconds?.() ?? Promise.resolve(NaN);
+    return summarize(await loadRounds(ownCpu, origin, targets, { rounds: MF_ROUNDS, seconds: SECONDS, connections: MF_CONNECTIONS, floorBetween: true }));
   } finally {
     for (const close of own.reverse()) {
       closers.splice(closers.indexOf(close), 1);
@@ -499,7 +528,7 @@ async function main() {
   process.stdout.write(`
 kontur-gate benchmark — ${new Date().toISOString()}
 machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}; workerd ${served.version}; load average ${loadBefore} before, ${loadAfter} after
-throughput (workerd serve): ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d,e; in Miniflare: ${MF_ROUNDS} rounds × ${SECONDS} s with ${MF_CONNECTIONS} connections, alternating a,b,c,e; medians of the rounds; autocannon in its own process
+throughput (workerd serve): ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d,e; in Miniflare: ${MF_ROUNDS} rounds of a,b,a,c,a,e × ${SECONDS} s with ${MF_CONNECTIONS} connections; a last a closes each schedule, each ratio is against the floor right before and after, medians of the rounds; autocannon in its own process
 origin: Node on 127.0.0.1 answering ~100 bytes; provider: tools/dev-provider/provider.mjs on localhost
 
 ${formatTable({ loaded, single, miniflare: miniflareLoaded, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}

@@ -12,11 +12,14 @@ const TARGET_CPU_US = 200;
  * @property {number} p99   ms
  * @property {number} cpuPerRequestUs
  * @property {number} originPerRequest
- * @property {number} ratio  requests per second relative to the floor (a), taken within a round
+ * @property {number} ratio  requests per second relative to the floor (a) measured right before and after (median of the rounds)
  * @property {number} failures  non-2xx answers and errors, all rounds
  */
 /** @typedef {{ a: Summary, b: Summary, c: Summary, d: Summary, e: Summary }} Summaries */
-/** The Miniflare comparison has no public-path target. @typedef {Omit<Summaries, 'd'>} MiniflareSummaries */
+/**
+ * The Miniflare comparison has no public-path target, and one more: the contract alone (f).
+ * @typedef {Omit<Summaries, 'd'> & { f: Summary }} MiniflareSummaries
+ */
 
 /**
  * The gate build's counters, as /__bench/stats answers them (workers/gate.js).
@@ -103,7 +106,7 @@ export function formatTable({ loaded, single, miniflare, cpu, costs, hotPathStat
   const mf = miniflare;
   /** @param {Summary} summary */
   const mfResult = (summary) =>
-    `${int(summary.rps)} req/s · p50 ${ms(summary.p50)} ms · p99 ${ms(summary.p99)} ms${summary.failures > 0 ? ` · ⚠ ${summary.failures} non-2xx or failed` : ''}`;
+    `${int(summary.rps)} req/s · p50 ${ms(summary.p50)} ms · p99 ${ms(summary.p99)} ms · workerd CPU ${int(summary.cpuPerRequestUs)} µs/req${summary.failures > 0 ? ` · ⚠ ${summary.failures} non-2xx or failed` : ''}`;
   const hotPath = t.cookieOpen + t.policy + t.headerRewrite + t.assertionSigning;
   const [gateLogin] = costs.gateLogins;
   const [peerLogin] = costs.peerLogins;
@@ -135,6 +138,12 @@ export function formatTable({ loaded, single, miniflare, cpu, costs, hotPathStat
       'Miniflare: gate, signed in, `ASSERTION_MODE=session`',
       mfResult(mf.e),
       `${mf.e.ratio.toFixed(2)}× — target ≥ Mc (${mf.c.ratio.toFixed(2)}×) ${verdict(mf.e.ratio >= mf.c.ratio)}`,
+    ],
+    [
+      'Mf',
+      "Miniflare: the contract alone — the pass-through sending the gate's headers (as set on Mb's request), `no-store`, the `private` copy; no logic, no signature",
+      mfResult(mf.f),
+      `${mf.f.ratio.toFixed(2)}× — the ceiling for any Worker that keeps the contract here`,
     ],
     [
       '2a',

@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -16,7 +16,7 @@ import { workerBuildOptions } from '../lib/worker-build.mjs';
 import { repoRoot, workerCompat } from '../lib/wrangler-files.mjs';
 
 /** The Worker sources under tools/bench/workers/, bundled with src/ and their npm dependencies. */
-export const WORKERS = /** @type {const} */ (['passthrough', 'gate', 'peer']);
+export const WORKERS = /** @type {const} */ (['passthrough', 'contract', 'gate', 'peer']);
 
 /**
  * Bundles each of WORKERS into `<dir>/<name>.js`: ES module, workerd export conditions, runtime
@@ -206,6 +206,29 @@ export async function startMiniflare(script, bindings, { port = 0 } = {}) {
       logs.push(`${level}: ${message}`);
     },
   });
+  const before = await workerdChildren();
   const ready = await mf.ready;
-  return { url: ready.origin, logs, close: () => mf.dispose() };
+  // Miniflare does not say which process it started: the workerd child that was not there before.
+  const [pid] = (await workerdChildren()).filter((child) => !before.includes(child));
+  return {
+    url: ready.origin,
+    logs,
+    /** CPU seconds of this Miniflare's workerd so far (NaN if it could not be told apart). */
+    cpuSeconds: () => (pid === undefined ? Promise.resolve(NaN) : processCpuSeconds(pid)),
+    close: () => mf.dispose(),
+  };
+}
+
+/** The pids of this process's workerd children (Linux /proc). */
+async function workerdChildren() {
+  /** @type {number[]} */
+  const pids = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const close = stat.lastIndexOf(')');
+    // Field 2 is the command name in parentheses, field 4 the parent's pid.
+    if (stat.slice(stat.indexOf('(') + 1, close) === 'workerd' && stat.slice(close + 2).split(' ')[1] === String(process.pid)) pids.push(Number(entry));
+  }
+  return pids;
 }
