@@ -27,6 +27,13 @@ const PAIRS: Pair[] = [
     toRussian: `[Русский](ru/${name}.md)`,
     toEnglish: `[English](../${name}.md)`,
   })),
+  // The development provider has its own README pair (its options and how it plays Kontur).
+  {
+    en: "tools/dev-provider/README.md",
+    ru: "tools/dev-provider/README.ru.md",
+    toRussian: "[Русский](README.ru.md)",
+    toEnglish: "[English](README.md)",
+  },
 ];
 
 const withoutCodeBlocks = (markdown: string) => markdown.replace(/```[\s\S]*?```/g, "");
