@@ -383,6 +383,8 @@ function summarize(rounds) {
         cpuPerRequestUs: median(list.map((r) => r.cpuPerRequestUs)),
         originPerRequest: median(list.map((r) => r.originPerRequest)),
         ratio: median(list.map((r) => r.ratio)),
+        ratioLow: Math.min(...list.map((r) => r.ratio)),
+        ratioHigh: Math.max(...list.map((r) => r.ratio)),
         failures: list.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
       },
     ]),
