@@ -6,6 +6,8 @@
 // add `Cache-Control: private`. Nothing is opened, decided or signed, so its row shows what any
 // Worker that honours the contract pays in that runtime before doing any work of its own.
 
+import { atOrigin } from "./origin-url.js";
+
 /** @type {{ source: string, headers: [string, string][] } | undefined} */
 let parsed;
 
@@ -18,10 +20,7 @@ function contractHeaders(source) {
 export default {
   /** @param {Request} request @param {{ ORIGIN_URL?: string, CONTRACT_HEADERS?: string }} env */
   async fetch(request, env) {
-    const url = new URL(request.url);
-    const origin = new URL(env.ORIGIN_URL ?? "");
-    url.protocol = origin.protocol;
-    url.host = origin.host;
+    const url = atOrigin(request.url, env.ORIGIN_URL);
     const headers = new Headers(request.headers);
     headers.delete("cookie");
     for (const [name, value] of contractHeaders(env.CONTRACT_HEADERS ?? "{}")) headers.set(name, value);
