@@ -235,6 +235,31 @@ describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
     expect(app.origin.at(-1)!.headers["x-forwarded-user"]).toBe(IVANOV.sub);
   });
 
+  it("a cookie sealed with an older key is re-sealed with the new one on its next request, before any check is due and without touching KV", async () => {
+    const [oldKey, newKey] = [randomSecret(), randomSecret()];
+    let app = await deploy({ SESSION_SECRETS: oldKey, SESSION_CHECK_INTERVAL: String(INTERVAL) });
+    const before = new Set((await SESSIONS.list({ prefix: "session:" })).keys.map((key) => key.name));
+    const browser = await app.signIn();
+    const [recordKey] = (await SESSIONS.list({ prefix: "session:" })).keys.map((key) => key.name).filter((name) => !before.has(name));
+    const oldCookieKey = sealedBy(browser.cookies.get(SESSION_COOKIE));
+    const record = await SESSIONS.get(recordKey!);
+
+    app = await deploy({ SESSION_SECRETS: `${newKey},${oldKey}`, SESSION_CHECK_INTERVAL: String(INTERVAL) });
+    const response = await app.request("/right-after-the-new-key", { headers: NAVIGATE }, browser);
+    expect(response.status).toBe(200);
+    expect(app.origin.at(-1)!.headers["x-forwarded-user"]).toBe(IVANOV.sub);
+    const newCookieKey = sealedBy(issuedCookie(response));
+    expect(newCookieKey).toBeDefined();
+    expect(newCookieKey).not.toBe(oldCookieKey);
+    // No check was due: the record is neither read for a verdict nor rewritten; it is re-sealed at the next check.
+    expect(await SESSIONS.get(recordKey!)).toBe(record);
+
+    // The re-sealed cookie is current: the next request has nothing to re-issue.
+    const next = await app.request("/next", { headers: NAVIGATE }, browser);
+    expect(next.status).toBe(200);
+    expect(next.headers.getSetCookie()).toEqual([]);
+  });
+
   it("removing a key sends exactly the sessions still sealed with it to login, without an error page", async () => {
     const [oldKey, newKey] = [randomSecret(), randomSecret()];
     let app = await deploy({ SESSION_SECRETS: oldKey });
