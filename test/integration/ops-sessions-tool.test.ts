@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
-import { emailHash, findSessions, formatSessions, runSessions, tombstones, USAGE, UsageError, userHash } from "../../tools/sessions/sessions.mjs";
+import { emailHash, findSessions, formatSessions, retryWhileBusy, runSessions, tombstones, USAGE, UsageError, userHash } from "../../tools/sessions/sessions.mjs";
 
 const run = promisify(execFile);
 const NOW = 1_780_000_000;
@@ -101,6 +101,38 @@ describe("npm run sessions: revoke leaves a tombstone for each session it ends",
       { key: `tombstone:${SID.older}`, value: String(NOW), expiration_ttl: TOMBSTONE_TTL },
       { key: `tombstone:${SID.newer}`, value: String(NOW), expiration_ttl: TOMBSTONE_TTL },
     ]);
+  });
+});
+
+describe("npm run sessions: local state that wrangler dev holds for a moment", () => {
+  const busy = () => new Error("wrangler kv bulk delete failed (exit 1):\n… SQLite failed; NOSENTRY database is locked: SQLITE_BUSY");
+  /** A wrangler run that fails `failures` times with `error()`, then answers "done". */
+  const flaky = (failures: number, error: () => Error) => {
+    let calls = 0;
+    const run = async () => {
+      calls += 1;
+      if (calls <= failures) throw error();
+      return "done";
+    };
+    return { run, calls: () => calls };
+  };
+
+  it("a busy database is tried again, with growing pauses, until the command goes through", async () => {
+    const command = flaky(2, busy);
+    expect(await retryWhileBusy(command.run, { delayMs: 1 })).toBe("done");
+    expect(command.calls()).toBe(3);
+  });
+
+  it("gives up after the last attempt with wrangler's own message", async () => {
+    const command = flaky(10, busy);
+    await expect(retryWhileBusy(command.run, { attempts: 3, delayMs: 1 })).rejects.toThrow(/SQLITE_BUSY/);
+    expect(command.calls()).toBe(3);
+  });
+
+  it("any other failure is not retried", async () => {
+    const command = flaky(1, () => new Error("wrangler kv bulk put failed (exit 1):\nno namespace bound to SESSIONS"));
+    await expect(retryWhileBusy(command.run, { delayMs: 1 })).rejects.toThrow(/no namespace/);
+    expect(command.calls()).toBe(1);
   });
 });
 

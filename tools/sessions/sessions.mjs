@@ -50,11 +50,41 @@ export const emailHash = (/** @type {string} */ email) => sha256Hex(email.trim()
  * @property {string} [cwd]
  */
 
+/** Local state is one SQLite file that a running `wrangler dev` also writes: it can be busy for a moment. */
+const LOCAL_BUSY = /SQLITE_BUSY|database is locked/;
+
 /**
- * Runs one `wrangler kv …` command on the SESSIONS binding and returns its standard output.
+ * Runs `attempt` again while it fails because local state was busy: up to `attempts` times in all,
+ * waiting `delayMs`, then twice that, and so on. Every wrangler command the tool runs is idempotent
+ * (a listing, a bulk put of the same values, a bulk delete of the same keys), so a retry is safe.
+ * Any other failure, and the last busy one, is thrown as it is.
+ * @template T
+ * @param {() => Promise<T>} attempt
+ * @param {{ attempts?: number, delayMs?: number }} [options]
+ * @returns {Promise<T>}
+ */
+export async function retryWhileBusy(attempt, { attempts = 5, delayMs = 200 } = {}) {
+  for (let tried = 1; ; tried += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (tried >= attempts || !(error instanceof Error) || !LOCAL_BUSY.test(error.message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs * 2 ** (tried - 1)));
+    }
+  }
+}
+
+/**
+ * Runs one `wrangler kv …` command on the SESSIONS binding and returns its standard output; on
+ * local state, again while the state is busy.
  * @param {string[]} args @param {Target} target
  */
 function wrangler(args, target) {
+  return target.remote ? wranglerOnce(args, target) : retryWhileBusy(() => wranglerOnce(args, target));
+}
+
+/** @param {string[]} args @param {Target} target @returns {Promise<string>} */
+function wranglerOnce(args, target) {
   const where = target.remote ? ['--remote'] : ['--local', '--persist-to', target.persistTo];
   const full = [WRANGLER_JS, 'kv', ...args, '--binding', 'SESSIONS', ...where,
     ...(target.config ? ['--config', target.config] : []), ...(target.env ? ['--env', target.env] : [])];
