@@ -208,17 +208,22 @@ describe("sign out everywhere", () => {
 });
 
 describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
-  it("a new first key keeps old cookies and records readable, and re-seals them with the new key", async () => {
-    const [oldKey, newKey] = [randomSecret(), randomSecret()];
-    let app = await deploy({ SESSION_SECRETS: oldKey, SESSION_CHECK_INTERVAL: String(INTERVAL) });
+  /** A gate on `oldKey` and a browser signed in there: its session record's KV key and the key id its cookie is sealed with. */
+  async function signedInUnder(oldKey: string) {
+    const app = await deploy({ SESSION_SECRETS: oldKey, SESSION_CHECK_INTERVAL: String(INTERVAL) });
     const before = new Set((await SESSIONS.list({ prefix: "session:" })).keys.map((key) => key.name));
     const browser = await app.signIn();
     const [recordKey] = (await SESSIONS.list({ prefix: "session:" })).keys.map((key) => key.name).filter((name) => !before.has(name));
-    const oldCookieKey = sealedBy(browser.cookies.get(SESSION_COOKIE));
-    expect(oldCookieKey).toBeDefined();
-    expect(sealedBy(await SESSIONS.get(recordKey!))).toBe(oldCookieKey);
+    return { browser, recordKey: recordKey!, oldCookieKey: sealedBy(browser.cookies.get(SESSION_COOKIE)) };
+  }
 
-    app = await deploy({ SESSION_SECRETS: `${newKey},${oldKey}` });
+  it("a new first key keeps old cookies and records readable, and re-seals them with the new key", async () => {
+    const [oldKey, newKey] = [randomSecret(), randomSecret()];
+    const { browser, recordKey, oldCookieKey } = await signedInUnder(oldKey);
+    expect(oldCookieKey).toBeDefined();
+    expect(sealedBy(await SESSIONS.get(recordKey))).toBe(oldCookieKey);
+
+    let app = await deploy({ SESSION_SECRETS: `${newKey},${oldKey}` });
     app.clock.advance(INTERVAL);
     const response = await app.request("/after-new-key", { headers: NAVIGATE }, browser);
     expect(response.status).toBe(200);
@@ -226,7 +231,7 @@ describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
     const newCookieKey = sealedBy(issuedCookie(response));
     expect(newCookieKey).toBeDefined();
     expect(newCookieKey).not.toBe(oldCookieKey);
-    expect(sealedBy(await SESSIONS.get(recordKey!))).toBe(newCookieKey);
+    expect(sealedBy(await SESSIONS.get(recordKey))).toBe(newCookieKey);
 
     // Both are sealed with the new key now: the old one can go.
     app = await deploy({ SESSION_SECRETS: newKey });
@@ -237,14 +242,10 @@ describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
 
   it("a cookie sealed with an older key is re-sealed with the new one on its next request, before any check is due and without touching KV", async () => {
     const [oldKey, newKey] = [randomSecret(), randomSecret()];
-    let app = await deploy({ SESSION_SECRETS: oldKey, SESSION_CHECK_INTERVAL: String(INTERVAL) });
-    const before = new Set((await SESSIONS.list({ prefix: "session:" })).keys.map((key) => key.name));
-    const browser = await app.signIn();
-    const [recordKey] = (await SESSIONS.list({ prefix: "session:" })).keys.map((key) => key.name).filter((name) => !before.has(name));
-    const oldCookieKey = sealedBy(browser.cookies.get(SESSION_COOKIE));
-    const record = await SESSIONS.get(recordKey!);
+    const { browser, recordKey, oldCookieKey } = await signedInUnder(oldKey);
+    const record = await SESSIONS.get(recordKey);
 
-    app = await deploy({ SESSION_SECRETS: `${newKey},${oldKey}`, SESSION_CHECK_INTERVAL: String(INTERVAL) });
+    const app = await deploy({ SESSION_SECRETS: `${newKey},${oldKey}`, SESSION_CHECK_INTERVAL: String(INTERVAL) });
     const response = await app.request("/right-after-the-new-key", { headers: NAVIGATE }, browser);
     expect(response.status).toBe(200);
     expect(app.origin.at(-1)!.headers["x-forwarded-user"]).toBe(IVANOV.sub);
@@ -252,7 +253,7 @@ describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
     expect(newCookieKey).toBeDefined();
     expect(newCookieKey).not.toBe(oldCookieKey);
     // No check was due: the record is neither read for a verdict nor rewritten; it is re-sealed at the next check.
-    expect(await SESSIONS.get(recordKey!)).toBe(record);
+    expect(await SESSIONS.get(recordKey)).toBe(record);
 
     // The re-sealed cookie is current: the next request has nothing to re-issue.
     const next = await app.request("/next", { headers: NAVIGATE }, browser);
