@@ -334,7 +334,7 @@ async function checkTargets(targets) {
  * @param {Env['origin']} origin
  * @param {Target[]} targets  the floor (a) first
  * @param {{ rounds: number, seconds: number, connections: number, floorBetween?: boolean }} options
- * @returns {Promise<Record<Target['key'], Round[]>>}
+ * @returns {Promise<Partial<Record<Target['key'], Round[]>>>}  the targets' keys only
  */
 async function loadRounds(cpuSeconds, origin, targets, { rounds: count, seconds, connections, floorBetween = false }) {
   const [floor, ...others] = targets;
@@ -353,23 +353,19 @@ async function loadRounds(cpuSeconds, origin, targets, { rounds: count, seconds,
     segments.push({ key: target.key, result: { ...result, cpuPerRequestUs: (cpu * 1e6) / answered, originPerRequest: (origin.counts.requests - originBefore) / answered } });
     if ((index + 1) % round.length === 0) progress(`round ${(index + 1) / round.length}/${count}: ${segments.slice(-round.length).map((x) => `${x.key} ${Math.round(x.result.rps)}/s`).join(', ')}`);
   }
-  /** @type {Record<Target['key'], Round[]>} */
-  const rounds = { a: [], b: [], c: [], d: [], e: [], f: [] };
+  /** @type {Partial<Record<Target['key'], Round[]>>} */
+  const rounds = {};
   for (const [index, { key, result }] of segments.entries()) {
-    if (key === 'a') {
-      rounds.a.push({ ...result, ratio: 1 });
-      continue;
-    }
     const before = segments.slice(0, index).findLast((x) => x.key === 'a')?.result.rps ?? NaN;
     const after = segments.slice(index + 1).find((x) => x.key === 'a')?.result.rps ?? NaN;
-    rounds[key].push({ ...result, ratio: result.rps / ((before + after) / 2) });
+    (rounds[key] ??= []).push({ ...result, ratio: key === 'a' ? 1 : result.rps / ((before + after) / 2) });
   }
   return rounds;
 }
 
 /**
  * Medians over the rounds; each ratio against the floor measured around it (see loadRounds).
- * @param {Record<Target['key'], Round[]>} rounds
+ * @param {Partial<Record<Target['key'], Round[]>>} rounds
  * @returns {Record<Target['key'], Summary>}
  */
 function summarize(rounds) {

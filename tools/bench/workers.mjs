@@ -142,11 +142,19 @@ export async function serveWorkerd(workers) {
  * @param {number} pid
  */
 export async function processCpuSeconds(pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const { fields } = procStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
   const CLOCK_TICKS = 100; // USER_HZ on Linux
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * A /proc/<pid>/stat line: the command name (field 2) and the fields after it, from field 3 (the
+ * state) on. The name may hold spaces and parentheses, so it ends at the last closing parenthesis.
+ * @param {string} stat
+ */
+function procStat(stat) {
+  const close = stat.lastIndexOf(')');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
 }
 
 /** @param {number} port @param {number} timeoutMs */
@@ -225,10 +233,11 @@ async function workerdChildren() {
   const pids = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const close = stat.lastIndexOf(')');
-    // Field 2 is the command name in parentheses, field 4 the parent's pid.
-    if (stat.slice(stat.indexOf('(') + 1, close) === 'workerd' && stat.slice(close + 2).split(' ')[1] === String(process.pid)) pids.push(Number(entry));
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
+    if (stat === undefined) continue; // gone meanwhile
+    const { name, fields } = procStat(stat);
+    // fields[1] is field 4, the parent's pid.
+    if (name === 'workerd' && fields[1] === String(process.pid)) pids.push(Number(entry));
   }
   return pids;
 }
