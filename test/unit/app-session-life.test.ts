@@ -217,6 +217,17 @@ describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
     return { browser, recordKey: recordKey!, oldCookieKey: sealedBy(browser.cookies.get(SESSION_COOKIE)) };
   }
 
+  /** Asks `path` with the browser's cookie: Ivanov reaches the origin and gets a cookie sealed with another key; that key's id. */
+  async function resealedOn(app: AppHarness, path: string, browser: Browser, oldCookieKey: string | undefined) {
+    const response = await app.request(path, { headers: NAVIGATE }, browser);
+    expect(response.status).toBe(200);
+    expect(app.origin.at(-1)!.headers["x-forwarded-user"]).toBe(IVANOV.sub);
+    const newCookieKey = sealedBy(issuedCookie(response));
+    expect(newCookieKey).toBeDefined();
+    expect(newCookieKey).not.toBe(oldCookieKey);
+    return newCookieKey;
+  }
+
   it("a new first key keeps old cookies and records readable, and re-seals them with the new key", async () => {
     const [oldKey, newKey] = [randomSecret(), randomSecret()];
     const { browser, recordKey, oldCookieKey } = await signedInUnder(oldKey);
@@ -225,12 +236,7 @@ describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
 
     let app = await deploy({ SESSION_SECRETS: `${newKey},${oldKey}` });
     app.clock.advance(INTERVAL);
-    const response = await app.request("/after-new-key", { headers: NAVIGATE }, browser);
-    expect(response.status).toBe(200);
-    expect(app.origin.at(-1)!.headers["x-forwarded-user"]).toBe(IVANOV.sub);
-    const newCookieKey = sealedBy(issuedCookie(response));
-    expect(newCookieKey).toBeDefined();
-    expect(newCookieKey).not.toBe(oldCookieKey);
+    const newCookieKey = await resealedOn(app, "/after-new-key", browser, oldCookieKey);
     expect(sealedBy(await SESSIONS.get(recordKey))).toBe(newCookieKey);
 
     // Both are sealed with the new key now: the old one can go.
@@ -246,12 +252,7 @@ describe("SESSION_SECRETS rotation: nobody is logged out by a new key", () => {
     const record = await SESSIONS.get(recordKey);
 
     const app = await deploy({ SESSION_SECRETS: `${newKey},${oldKey}`, SESSION_CHECK_INTERVAL: String(INTERVAL) });
-    const response = await app.request("/right-after-the-new-key", { headers: NAVIGATE }, browser);
-    expect(response.status).toBe(200);
-    expect(app.origin.at(-1)!.headers["x-forwarded-user"]).toBe(IVANOV.sub);
-    const newCookieKey = sealedBy(issuedCookie(response));
-    expect(newCookieKey).toBeDefined();
-    expect(newCookieKey).not.toBe(oldCookieKey);
+    await resealedOn(app, "/right-after-the-new-key", browser, oldCookieKey);
     // No check was due: the record is neither read for a verdict nor rewritten; it is re-sealed at the next check.
     expect(await SESSIONS.get(recordKey)).toBe(record);
 
