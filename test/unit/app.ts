@@ -15,9 +15,24 @@ import { createRuntime } from "../../src/edge/runtime";
 import { randomSecret, validSettings } from "./fixtures";
 
 export const ISSUER = "https://identity.test";
+/** Where a login redirect sends the browser: the provider's authorize endpoint. */
+export const AUTHORIZE = /^https:\/\/identity\.test\/connect\/authorize\?/;
 export const ORIGIN = "https://origin.test";
 export const SITE = "https://site.test";
 const CLIENT_ID = "site-client";
+
+/** The gate's session cookie on an https site. */
+export const SESSION_COOKIE = "__Host-kg_session";
+
+function sessionCookies(response: Response): string[] {
+  return response.headers.getAll("set-cookie").filter((cookie: string) => cookie.startsWith(`${SESSION_COOKIE}=`));
+}
+
+/** The response issues (or re-issues) a session cookie. */
+export const setsSession = (response: Response): boolean => sessionCookies(response).some((cookie) => !/max-age=0/i.test(cookie));
+
+/** The response clears the session cookie. */
+export const clearsSession = (response: Response): boolean => sessionCookies(response).some((cookie) => /max-age=0/i.test(cookie));
 
 /** What a browser sends when the user opens a page from the address bar. */
 export const NAVIGATE = { accept: "text/html", "sec-fetch-mode": "navigate", "sec-fetch-site": "none", "sec-fetch-dest": "document" } as const;
