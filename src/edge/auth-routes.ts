@@ -4,13 +4,12 @@
  * `app.route(config.authPrefix, authRoutes())`.
  */
 import { Hono } from "hono";
-import { getCookie } from "hono/cookie";
 import { PAGE_HEADERS, logoutConfirmPage, pickLang, signedOutPage } from "../pages/pages";
 import { loginPath, safeReturnPath } from "../policy/return-path";
 import { loginMaxAge } from "../policy/routes";
 import { describe } from "../oidc/decisions";
 import { resolveSession } from "../session/check";
-import { sessionCookieName } from "../session/cookie";
+import { readCookie, sessionCookieName } from "../session/cookie";
 import { beginLogin, finishLogin } from "../session/login";
 import { backchannelLogout } from "../session/backchannel";
 import { logoutEverywhere, logoutHere, signedOutCookieName, signedOutUser } from "../session/everywhere";
@@ -27,7 +26,7 @@ function cookieHeader(c: Ctx): string {
 /** The visitor's session after the checks that are due (kept in the request context). */
 async function currentSession(c: Ctx) {
   const ctx = c.get("ctx");
-  ctx.session = await resolveSession(ctx, getCookie(c, sessionCookieName(ctx.scope)));
+  ctx.session = await resolveSession(ctx, readCookie(cookieHeader(c), sessionCookieName(ctx.scope)));
   return ctx.session;
 }
 
@@ -44,7 +43,7 @@ function isSameOriginRequest(c: Ctx): boolean {
 
 function endSession(c: Ctx, returnTo: string | undefined): Promise<Response> {
   const ctx = c.get("ctx");
-  return logoutHere(ctx, getCookie(c, sessionCookieName(ctx.scope)), returnTo);
+  return logoutHere(ctx, readCookie(cookieHeader(c), sessionCookieName(ctx.scope)), returnTo);
 }
 
 /** The one form field of a logout POST that matters: `everywhere=1`. */
@@ -99,7 +98,7 @@ export function authRoutes(): Hono<AppEnv> {
     if (!isSameOriginRequest(c)) throw new GateError("cross_site", "A logout form was posted from another site");
     if (!(await wantsEverywhere(c))) return endSession(c, c.req.query("rd"));
     const ctx = c.get("ctx");
-    return logoutEverywhere(ctx, getCookie(c, sessionCookieName(ctx.scope)), getCookie(c, signedOutCookieName(ctx.scope)), c.req.query("rd"));
+    return logoutEverywhere(ctx, readCookie(cookieHeader(c), sessionCookieName(ctx.scope)), readCookie(cookieHeader(c), signedOutCookieName(ctx.scope)), c.req.query("rd"));
   });
 
   routes.post("/backchannel-logout", async (c) => {
@@ -114,7 +113,7 @@ export function authRoutes(): Hono<AppEnv> {
     const { runtime, scope, now } = c.get("ctx");
     const { authPrefix } = runtime.config;
     // "Sign out everywhere" only while the gate still knows whose session this browser ended.
-    const known = (await signedOutUser(runtime.keyring, getCookie(c, signedOutCookieName(scope)), now)) !== undefined;
+    const known = (await signedOutUser(runtime.keyring, readCookie(cookieHeader(c), signedOutCookieName(scope)), now)) !== undefined;
     return c.body(signedOutPage(lang, loginPath(runtime.config, "/"), known ? `${authPrefix}/logout` : undefined), 200, PAGE_HEADERS);
   });
 

@@ -4,7 +4,6 @@
  * entry that matches decides access, lists, upstream and step-up; a request no route matches is
  * decided by the global settings exactly as without `ROUTES`.
  */
-import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import type { Config, Route } from "../config";
 import { isRecentAuthentication } from "../oidc/decisions";
@@ -17,7 +16,7 @@ import { forward, privateCaching, upstreamUrl } from "../proxy/forward";
 import { addIdentity, sanitizedHeaders } from "../proxy/headers";
 import { answerPreflight } from "../proxy/preflight";
 import { resolveSession } from "../session/check";
-import { sessionCookieName, type CookieScope } from "../session/cookie";
+import { readCookie, sessionCookieName, type CookieScope } from "../session/cookie";
 import { beginLogin } from "../session/login";
 import { isPendingLoginCookie } from "../session/pending-login";
 import type { AppEnv } from "./context";
@@ -99,7 +98,7 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
     return privateCaching(await forward(request, upstream.url, headers, "personal", upstream.binding));
   }
 
-  const session = await resolveSession(ctx, getCookie(c, sessionCookieName(scope)));
+  const session = await resolveSession(ctx, readCookie(request.headers.get("cookie"), sessionCookieName(scope)));
   ctx.session = session;
   // A route's own lists replace the global ones there.
   const allowed = session !== undefined && isAllowed(session.user, route?.lists ?? config);

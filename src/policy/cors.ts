@@ -76,6 +76,8 @@ export function preflightFromOrigin(response: Response): Response {
  * headers a browser needs to hand it to that page, unless the origin answered CORS itself.
  */
 export function withCorsHeaders(request: Request, response: Response, corsOrigins: readonly string[], mode: PreflightMode): Response {
+  // Without CORS_ORIGINS (the default) no origin is listed: not even the header needs reading.
+  if (corsOrigins.length === 0) return response;
   const origin = request.headers.get("origin");
   if (mode !== "gate" || !isListedOrigin(origin, corsOrigins) || response.webSocket !== null || response.headers.has("access-control-allow-origin")) {
     return response;

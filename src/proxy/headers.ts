@@ -122,16 +122,33 @@ export interface Identity {
   readonly claimHeaders?: readonly ClaimHeader[];
 }
 
-export function addIdentity(headers: Headers, identity: Identity): void {
-  const { user } = identity;
-  headers.set("x-forwarded-user", encodeHeaderValue(user.sub));
+/** Identity header values as sent: per user object, with the `CLAIM_HEADERS` they were made for. */
+const identityCache = new WeakMap<UserClaims, { readonly claimHeaders: readonly ClaimHeader[]; readonly values: readonly (readonly [string, string])[] }>();
+
+/**
+ * `X-Forwarded-User`/`-Email`/`-Name` and the `CLAIM_HEADERS`, encoded once per user object: the
+ * opened-cookie cache (session/cookie-cache.ts) hands a session the same frozen user on every
+ * request, so the encoding (a Cyrillic name is percent-encoded) is not repeated per request.
+ */
+function identityValues(user: UserClaims, claimHeaders: readonly ClaimHeader[]): readonly (readonly [string, string])[] {
+  const known = identityCache.get(user);
+  if (known?.claimHeaders === claimHeaders) return known.values;
+  const values: (readonly [string, string])[] = [["x-forwarded-user", encodeHeaderValue(user.sub)]];
   // An address the provider has not verified names nobody: the assertion carries it, marked.
-  if (user.email !== undefined && user.email_verified !== false) headers.set("x-forwarded-email", encodeHeaderValue(user.email));
-  if (user.name !== undefined) headers.set("x-forwarded-name", encodeHeaderValue(user.name));
-  for (const { header, claim } of identity.claimHeaders ?? []) {
+  if (user.email !== undefined && user.email_verified !== false) values.push(["x-forwarded-email", encodeHeaderValue(user.email)]);
+  if (user.name !== undefined) values.push(["x-forwarded-name", encodeHeaderValue(user.name)]);
+  for (const { header, claim } of claimHeaders) {
     const value = claimText(user, claim);
-    if (value !== undefined) headers.set(header, encodeHeaderValue(value));
+    if (value !== undefined) values.push([header, encodeHeaderValue(value)]);
   }
+  identityCache.set(user, { claimHeaders, values });
+  return values;
+}
+
+const NO_CLAIM_HEADERS: readonly ClaimHeader[] = [];
+
+export function addIdentity(headers: Headers, identity: Identity): void {
+  for (const [name, value] of identityValues(identity.user, identity.claimHeaders ?? NO_CLAIM_HEADERS)) headers.set(name, value);
   headers.set("x-auth-assertion", identity.assertion);
   if (identity.accessToken !== undefined) {
     headers.set("x-forwarded-access-token", identity.accessToken);

@@ -48,6 +48,22 @@ export function sessionCookieName(scope: CookieScope): string {
   return cookieName(scope, SESSION_COOKIE);
 }
 
+/**
+ * The value of the first cookie called `name` in a `Cookie` header, as it was sent. The gate's own
+ * cookie values are base64url (seals), which `serializeCookie` writes unchanged, so nothing needs
+ * decoding, and a value that is not one of ours fails to open whatever it is. Read on every
+ * request: Hono's `getCookie` also validates and decodes each value, which cost more than all the
+ * rest of the cookie's work on a signed-in request.
+ */
+export function readCookie(header: string | null | undefined, name: string): string | undefined {
+  if (header === null || header === undefined || !header.includes(name)) return undefined;
+  for (const pair of header.split(";")) {
+    const eq = pair.indexOf("=");
+    if (eq !== -1 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
 export function serializeCookie(scope: CookieScope, base: string, value: string, maxAge: number): string {
   const options: CookieOptions = { path: "/", httpOnly: true, sameSite: "Lax", maxAge: Math.max(0, Math.floor(maxAge)) };
   return scope.secure ? serialize(cookieName(scope, base), value, { ...options, secure: true, path: "/" }) : serialize(base, value, options);

@@ -7,9 +7,8 @@ import { GateError } from "../common/errors";
 import { log, logUser } from "../common/log";
 import { describe } from "../oidc/decisions";
 import { safeReturnPath } from "../policy/return-path";
-import { parse } from "hono/utils/cookie";
 import { userClaims } from "../oidc/claims";
-import { carriedFits, openSessionCookie, SESSION_COOKIE, serializeCookie, sealSessionCookie, sessionCookieName, type SessionCookie } from "./cookie";
+import { carriedFits, openSessionCookie, readCookie, SESSION_COOKIE, serializeCookie, sealSessionCookie, sessionCookieName, type SessionCookie } from "./cookie";
 import { endStoredSession } from "./logout";
 import { storePendingLogin, takePendingLogin, type PendingLoginCookie } from "./pending-login";
 import type { SessionRequest } from "./request";
@@ -87,7 +86,7 @@ export async function finishLogin(req: SessionRequest, cookieHeader: string): Pr
  * it is replaced by the new cookie, and left running it would be a second, forgotten way in.
  */
 async function endPreviousSession(req: SessionRequest, cookieHeader: string): Promise<void> {
-  const previous = await openSessionCookie(req.runtime.keyring, parse(cookieHeader)[sessionCookieName(req.scope)], req.url.hostname);
+  const previous = await openSessionCookie(req.runtime.keyring, readCookie(cookieHeader, sessionCookieName(req.scope)), req.url.hostname);
   if (previous === undefined) return;
   const { sid, user } = previous.cookie;
   await endStoredSession(req, sid, "new_login");

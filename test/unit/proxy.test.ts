@@ -3,6 +3,7 @@ import { withCookies } from "../../src/edge/context";
 import { forward, privateCaching, upstreamUrl } from "../../src/proxy/forward";
 import { IDENTITY_HEADERS } from "../../src/config/claims";
 import { addIdentity, encodeHeaderValue, sanitizedHeaders, withoutGateCookies } from "../../src/proxy/headers";
+import type { UserClaims } from "../../src/oidc/claims";
 
 const isGateCookie = (name: string) => name === "kg_session" || name.startsWith("kg_login_");
 const SITE = new URL("https://site.example/page");
@@ -65,6 +66,21 @@ describe("header hygiene: the origin never sees identity it did not get from the
       "x-forwarded-name": "%D0%98%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2%20%D0%98%D0%B2%D0%B0%D0%BD",
       "x-auth-assertion": "jwt",
     });
+  });
+
+  it("a session's user keeps its headers from request to request; changed claims are a new user and new headers", () => {
+    const user: UserClaims = Object.freeze({ sub: "42", name: "Иванов Иван" });
+    const sent = (u: UserClaims, claimHeaders: { header: string; claim: string }[] = []) => {
+      const headers = new Headers();
+      addIdentity(headers, { user: u, assertion: "jwt", accessToken: undefined, claimHeaders });
+      return Object.fromEntries(headers);
+    };
+    expect(sent(user)).toEqual(sent(user));
+    // Revalidation with new claims replaces the session's user object (session/check.ts).
+    expect(sent(Object.freeze({ ...user, name: "Петров Пётр" }))["x-forwarded-name"]).toBe(encodeHeaderValue("Петров Пётр"));
+    // Other CLAIM_HEADERS (another configuration) are not answered from what was made for the first.
+    expect(sent(user, [{ header: "x-user-sub", claim: "sub" }])["x-user-sub"]).toBe("42");
+    expect(sent(user)).not.toHaveProperty("x-user-sub");
   });
 
   it("omits e-mail and name when the account has none (a phone-only Kontur account)", () => {

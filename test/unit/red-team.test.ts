@@ -111,6 +111,10 @@ describe("withCorsHeaders: a listed origin's credentialed request can read the a
   ] as const)("%s: nothing added", (_, req, mode) => {
     expect(withCorsHeaders(req, new Response("ok"), [APP], mode).headers.has("access-control-allow-origin")).toBe(false);
   });
+  it("without CORS_ORIGINS the answer is passed on as it is, whatever Origin says", () => {
+    const answer = new Response("ok");
+    expect(withCorsHeaders(request(SITE), answer, [], "gate")).toBe(answer);
+  });
 });
 
 describe("isAllowedSocketOrigin: cross-site WebSocket hijacking", () => {
