@@ -128,7 +128,6 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
     issuer: url.origin,
     audience: upstream.url.origin,
     user: session.user,
-    extraClaims: config.claimHeaders.map(({ claim }) => claim),
     ...(session.auth === undefined ? {} : { authTime: session.auth }),
     ...(route === undefined ? {} : { route: route.name }),
   };

@@ -47,7 +47,10 @@ export async function createRuntime(env: Bindings, options: RuntimeOptions = {})
   if (config === undefined || problems.length > 0) throw new ConfigError(problems);
   let signer: AssertionSigner;
   try {
-    signer = await AssertionSigner.create(config.assertionKey);
+    signer = await AssertionSigner.create(
+      config.assertionKey,
+      config.claimHeaders.map(({ claim }) => claim),
+    );
   } catch {
     throw new ConfigError(["ASSERTION_SIGNING_KEY: the key does not import; it must be a valid private JWK (EC P-256 or Ed25519)"]);
   }

@@ -24,8 +24,6 @@ export interface SessionAssertionInput {
   readonly authTime?: number;
   /** The name of the `ROUTES` entry that decided the request, if one did. */
   readonly route?: string;
-  /** Claims of `user` named in `CLAIM_HEADERS`, added under their own names. */
-  readonly extraClaims?: readonly string[];
 }
 
 export interface AssertionInput extends SessionAssertionInput {
@@ -34,9 +32,16 @@ export interface AssertionInput extends SessionAssertionInput {
   readonly url: string;
 }
 
-/** What the per-session parts of an assertion depend on besides the user: a change means new ones. */
-function sessionKey(input: SessionAssertionInput): string {
-  return JSON.stringify([input.issuer, input.audience, input.authTime ?? null, input.route ?? null, input.extraClaims ?? []]);
+/** What the per-session parts of an assertion depend on besides the user (which keys the caches). */
+type SessionParts = Pick<SessionAssertionInput, "issuer" | "audience" | "authTime" | "route">;
+
+function parts({ issuer, audience, authTime, route }: SessionAssertionInput): SessionParts {
+  return { issuer, audience, ...(authTime === undefined ? {} : { authTime }), ...(route === undefined ? {} : { route }) };
+}
+
+/** Compared field by field on every request: a change of any means new per-session parts. */
+function sameParts(known: SessionParts, input: SessionAssertionInput): boolean {
+  return known.issuer === input.issuer && known.audience === input.audience && known.authTime === input.authTime && known.route === input.route;
 }
 
 /**
@@ -45,10 +50,10 @@ function sessionKey(input: SessionAssertionInput): string {
  */
 const OWN_CLAIMS = new Set(["iss", "aud", "sub", "email", "name", "auth_time", "route", "iat", "exp", "jti", "htm", "htu", "nbf", "email_verified"]);
 
-function extraClaims(input: SessionAssertionInput): Record<string, string> {
+function extraClaims(user: UserClaims, names: readonly string[]): Record<string, string> {
   const extra: Record<string, string> = {};
-  for (const name of input.extraClaims ?? []) {
-    const value = claimText(input.user, name);
+  for (const name of names) {
+    const value = claimText(user, name);
     if (value !== undefined && !OWN_CLAIMS.has(name)) extra[name] = value;
   }
   return extra;
@@ -77,6 +82,8 @@ export class AssertionSigner {
     private readonly key: CryptoKey,
     kid: string,
     jwk: AssertionKeyJwk,
+    /** Claims of the user named in `CLAIM_HEADERS`, added under their own names. */
+    private readonly extraClaims: readonly string[],
   ) {
     this.alg = jwk.kty === "OKP" ? "EdDSA" : "ES256";
     this.publicJwk = publicJwk(jwk);
@@ -85,11 +92,11 @@ export class AssertionSigner {
     this.algorithm = this.alg === "ES256" ? { name: "ECDSA", hash: "SHA-256" } : { name: key.algorithm.name };
   }
 
-  static async create(jwk: AssertionKeyJwk): Promise<AssertionSigner> {
+  static async create(jwk: AssertionKeyJwk, extraClaims: readonly string[] = []): Promise<AssertionSigner> {
     const alg = jwk.kty === "OKP" ? "EdDSA" : "ES256";
     const key = await importJWK({ ...jwk, alg } as JWK, alg);
     if (!(key instanceof CryptoKey)) throw new TypeError("ASSERTION_SIGNING_KEY did not import as a CryptoKey");
-    return new AssertionSigner(key, jwk.kid, jwk);
+    return new AssertionSigner(key, jwk.kid, jwk, extraClaims);
   }
 
   /**
@@ -97,15 +104,14 @@ export class AssertionSigner {
    * then the base64url of the per-session claims as the start of the JSON object. Keyed by the
    * session's user object, which the opened-cookie cache keeps the same from request to request.
    */
-  private readonly prepared = new WeakMap<UserClaims, { readonly key: string; readonly prefix: string }>();
+  private readonly prepared = new WeakMap<UserClaims, SessionParts & { readonly prefix: string }>();
 
   private preparedPrefix(input: SessionAssertionInput): string {
     const { user } = input;
-    const key = sessionKey(input);
     const known = this.prepared.get(user);
-    if (known?.key === key) return known.prefix;
+    if (known !== undefined && sameParts(known, input)) return known.prefix;
     const constant = JSON.stringify({
-      ...extraClaims(input),
+      ...extraClaims(user, this.extraClaims),
       iss: input.issuer,
       aud: input.audience,
       sub: user.sub,
@@ -122,7 +128,7 @@ export class AssertionSigner {
     const padded = new Uint8Array(bytes.length + ((3 - (bytes.length % 3)) % 3)).fill(0x20);
     padded.set(bytes);
     const prefix = `${this.header}.${base64url(padded)}`;
-    this.prepared.set(user, { key, prefix });
+    this.prepared.set(user, { ...parts(input), prefix });
     return prefix;
   }
 
@@ -138,7 +144,7 @@ export class AssertionSigner {
   }
 
   /** `ASSERTION_MODE=session`: the assertion in use per session object, with the origin it was made for. */
-  private readonly perSession = new WeakMap<UserClaims, { readonly key: string; readonly token: string; readonly exp: number }>();
+  private readonly perSession = new WeakMap<UserClaims, SessionParts & { readonly token: string; readonly exp: number }>();
 
   /**
    * `ASSERTION_MODE=session`: one assertion per session, reused while it has at least
@@ -148,12 +154,11 @@ export class AssertionSigner {
    * never past `sessionEnd`.
    */
   async signForSession(input: SessionAssertionInput, now: number, sessionEnd: number): Promise<string> {
-    const key = sessionKey(input);
     const known = this.perSession.get(input.user);
-    if (known !== undefined && known.key === key && known.exp - now >= SESSION_ASSERTION_MARGIN) return known.token;
+    if (known !== undefined && sameParts(known, input) && known.exp - now >= SESSION_ASSERTION_MARGIN) return known.token;
     const exp = Math.min(sessionEnd, now + ASSERTION_TTL);
     const token = await this.signed(this.preparedPrefix(input), `"iat":${now},"exp":${exp},"jti":"${randomId()}"}`);
-    this.perSession.set(input.user, { key, token, exp });
+    this.perSession.set(input.user, { ...parts(input), token, exp });
     return token;
   }
 

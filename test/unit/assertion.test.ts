@@ -86,6 +86,26 @@ describe("X-Auth-Assertion: the origin can verify who is calling", () => {
     const { payload } = await jwtVerify(otherUser, jwks, { audience: input.audience });
     expect([payload.sub, payload.email, payload.name]).toEqual(["guid-2", undefined, undefined]);
   });
+
+  it("the same session's user on another route or after a new sign-in gets that route and auth_time, in both modes", async () => {
+    const signer = await AssertionSigner.create((await signingJwk()) as AssertionKeyJwk);
+    const user = Object.freeze({ ...input.user });
+    const T = 1_900_000_000;
+    const claimsOf = async (extra: { route?: string; authTime?: number }) => [
+      decodeJwt(await signer.sign({ ...input, user, ...extra }, T)),
+      decodeJwt(await signer.signForSession({ issuer: input.issuer, audience: input.audience, user, ...extra }, T, T + 3600)),
+    ];
+    for (const payload of await claimsOf({ route: "admin", authTime: T - 10 })) expect([payload.route, payload.auth_time]).toEqual(["admin", T - 10]);
+    for (const payload of await claimsOf({ route: "docs" })) expect([payload.route, payload.auth_time]).toEqual(["docs", undefined]);
+    for (const payload of await claimsOf({ authTime: T - 5 })) expect([payload.route, payload.auth_time]).toEqual([undefined, T - 5]);
+  });
+
+  it("carries the CLAIM_HEADERS claims the signer was made with, never in place of its own", async () => {
+    const signer = await AssertionSigner.create((await signingJwk()) as AssertionKeyJwk, ["department", "sub"]);
+    const user = { ...input.user, department: "Контур.Диадок" };
+    const payload = decodeJwt(await signer.sign({ ...input, user }, Math.floor(Date.now() / 1000)));
+    expect([payload.department, payload.sub]).toEqual(["Контур.Диадок", input.user.sub]);
+  });
 });
 
 describe("ASSERTION_MODE=session: one assertion per session, reused while it is valid", () => {
