@@ -13,8 +13,9 @@
 // own Miniflare (the runtime `wrangler dev` uses, its entry layer in front), 16 connections.
 //
 // Options: --rounds N (8), --seconds S per round (2.5), --connections C (10), --mf-rounds N (6) and
-// --mf-connections C (16) for the Miniflare comparison, --quick (2 rounds of 2 s and shorter CPU
-// loops, for trying it out).
+// --mf-connections C (16) for the Miniflare comparison, --mf-direct-outbound (the Miniflare
+// comparison without Miniflare's own Worker behind every subrequest, which production does not
+// have; see docs/performance.md), --quick (2 rounds of 2 s and shorter CPU loops, for trying it out).
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
@@ -51,6 +52,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '10' },
     'mf-rounds': { type: 'string', default: '6' },
     'mf-connections': { type: 'string', default: '16' },
+    'mf-direct-outbound': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -60,6 +62,8 @@ const SECONDS = args.quick ? 2 : Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const MF_ROUNDS = args.quick ? 2 : Number(args['mf-rounds']);
 const MF_CONNECTIONS = Number(args['mf-connections']);
+/** Miniflare sends each subrequest through its strip-cf-connecting-ip Worker unless told not to. */
+const MF_OUTBOUND = args['mf-direct-outbound'] ? { stripCfConnectingIp: false } : {};
 /** Wall time of one CPU loop; long enough that /proc's 10 ms CPU ticks stay a small error. */
 const CPU_LOOP_MS = args.quick ? 200 : 500;
 
@@ -400,7 +404,7 @@ async function miniflareThroughput({ bundles, origin, ports, provider, gateVars,
   const own = [];
   /** @param {string} script @param {Record<string, string>} bindings @param {number} port */
   const start = async (script, bindings, port) => {
-    const mf = await startMiniflare(script, bindings, { port });
+    const mf = await startMiniflare(script, bindings, { port, ...MF_OUTBOUND });
     closers.push(mf.close);
     own.push(mf.close);
     return mf;
@@ -526,7 +530,7 @@ async function main() {
   process.stdout.write(`
 kontur-gate benchmark — ${new Date().toISOString()}
 machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; Node ${process.version}; workerd ${served.version}; load average ${loadBefore} before, ${loadAfter} after
-throughput (workerd serve): ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d,e; in Miniflare: ${MF_ROUNDS} rounds of a,b,a,c,a,e × ${SECONDS} s with ${MF_CONNECTIONS} connections; a last a closes each schedule, each ratio is against the floor right before and after, medians of the rounds; autocannon in its own process
+throughput (workerd serve): ${ROUNDS} rounds × ${SECONDS} s per target with ${CONNECTIONS} connections, then ${SINGLE_ROUNDS} × 2 s with 1, alternating a,b,c,d,e; in Miniflare${args['mf-direct-outbound'] ? ' (without its outbound Worker: --mf-direct-outbound)' : ''}: ${MF_ROUNDS} rounds of a,b,a,c,a,e,a,f × ${SECONDS} s with ${MF_CONNECTIONS} connections; a last a closes each schedule, each ratio is against the floor right before and after, medians of the rounds; autocannon in its own process
 origin: Node on 127.0.0.1 answering ~100 bytes; provider: tools/dev-provider/provider.mjs on localhost
 
 ${formatTable({ loaded, single, miniflare: miniflareLoaded, cpu, costs, hotPathStats, sequential: SEQUENTIAL, parallel: PARALLEL })}

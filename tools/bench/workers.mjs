@@ -189,12 +189,13 @@ class QuietLog extends Log {
 
 /**
  * Runs one bundled Worker in Miniflare on 127.0.0.1 with an in-memory SESSIONS KV namespace
- * (Miniflare's own implementation of Workers KV).
+ * (Miniflare's own implementation of Workers KV). `stripCfConnectingIp: false` sends subrequests
+ * straight out instead of through Miniflare's strip-cf-connecting-ip Worker (its default).
  * @param {string} script
  * @param {Record<string, string>} bindings
- * @param {{ port?: number }} [options]
+ * @param {{ port?: number, stripCfConnectingIp?: boolean }} [options]
  */
-export async function startMiniflare(script, bindings, { port = 0 } = {}) {
+export async function startMiniflare(script, bindings, { port = 0, stripCfConnectingIp = true } = {}) {
   const { compatibilityDate, compatibilityFlags } = workerCompat();
   /** @type {string[]} */
   const logs = [];
@@ -209,6 +210,7 @@ export async function startMiniflare(script, bindings, { port = 0 } = {}) {
     host: '127.0.0.1',
     port,
     cf: false,
+    stripCfConnectingIp,
     log: new QuietLog(logs),
     handleStructuredLogs: ({ level, message }) => {
       logs.push(`${level}: ${message}`);
