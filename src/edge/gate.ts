@@ -98,7 +98,8 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
     return privateCaching(await forward(request, upstream.url, headers, "personal", upstream.binding));
   }
 
-  const session = await resolveSession(ctx, readCookie(request.headers.get("cookie"), sessionCookieName(scope)));
+  const cookies = request.headers.get("cookie") ?? "";
+  const session = await resolveSession(ctx, readCookie(cookies, sessionCookieName(scope)));
   ctx.session = session;
   // A route's own lists replace the global ones there.
   const allowed = session !== undefined && isAllowed(session.user, route?.lists ?? config);
@@ -119,7 +120,7 @@ export const gate = createMiddleware<AppEnv>(async function gate(c) {
       ctx.returnTo = returnTo;
       throw new GateError("unauthenticated", session === undefined ? `No session for ${request.method} ${url.pathname}` : `A sign-in within ${maxAge}s is needed`);
     }
-    return withRequestLog(request, () => beginLogin(ctx, request.headers.get("cookie") ?? "", returnTo, maxAge));
+    return withRequestLog(request, () => beginLogin(ctx, cookies, returnTo, maxAge));
   }
 
   if (!allowed) throw new GateError("forbidden", `The signed-in user is not on the allow-lists`);
