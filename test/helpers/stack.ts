@@ -8,16 +8,12 @@ import { loginThroughProvider, startProvider } from "../../tools/dev-provider/pr
 import { generateSecrets, loopbackGateVars, startGate, type Gate, type GateOptions, type TestSecrets } from "./gate.ts";
 import { HttpClient } from "./http.ts";
 import { freePort } from "../../tools/lib/listen.mjs";
+import { NAVIGATE } from "../../tools/lib/browser.mjs";
 
 export const CLIENT_ID = "kontur-gate-test";
 
 /** What a browser sends when the user opens a page from the address bar or a link. */
-export const NAVIGATE = {
-  accept: "text/html,application/xhtml+xml",
-  "sec-fetch-mode": "navigate",
-  "sec-fetch-site": "none",
-  "sec-fetch-dest": "document",
-} as const;
+export { NAVIGATE };
 
 export interface StackOptions {
   /** Extra or overriding gate settings. */

@@ -13,6 +13,7 @@ import { buildApp } from "../../src/edge/app";
 import type { Bindings } from "../../src/edge/context";
 import { createRuntime } from "../../src/edge/runtime";
 import { randomSecret, validSettings } from "./fixtures";
+import { NAVIGATE } from "../../tools/lib/browser.mjs";
 
 export const ISSUER = "https://identity.test";
 /** Where a login redirect sends the browser: the provider's authorize endpoint. */
@@ -35,7 +36,7 @@ export const setsSession = (response: Response): boolean => sessionCookies(respo
 export const clearsSession = (response: Response): boolean => sessionCookies(response).some((cookie) => /max-age=0/i.test(cookie));
 
 /** What a browser sends when the user opens a page from the address bar. */
-export const NAVIGATE = { accept: "text/html", "sec-fetch-mode": "navigate", "sec-fetch-site": "none", "sec-fetch-dest": "document" } as const;
+export { NAVIGATE };
 
 export interface Account {
   sub: string;

@@ -7,17 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { CookieJar } from '../lib/cookie-jar.mjs';
 import { listen } from '../lib/listen.mjs';
 import { loginThroughProvider } from '../dev-provider/provider.mjs';
+import { NAVIGATE } from '../lib/browser.mjs';
 
 /** The origin's answer: a small page, no Cache-Control (so the gate marks it private, as it would). */
 export const ORIGIN_BODY = 'hello from the origin: a small response of about a hundred bytes, as in a JSON API call\n';
-
-/** What a browser sends on a top-level navigation (the gate redirects these to login). */
-export const NAVIGATE = {
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-  'sec-fetch-mode': 'navigate',
-  'sec-fetch-site': 'none',
-  'sec-fetch-dest': 'document',
-};
 
 /** The rest of a browser's request headers, sent with every benchmark request. */
 export const BROWSER = {
