@@ -414,20 +414,20 @@ async function miniflareThroughput({ bundles, origin, ports, provider, gateVars,
     const gate = await start(bundles.scripts.gate, gateVars(provider.issuer), ports.mfLoadGate);
     const gateSession = await start(bundles.scripts.gate, gateVars(provider.issuer, { ASSERTION_MODE: 'session' }), ports.mfLoadGateSession);
     const peer = await start(bundles.scripts.peer, peerVars(provider.issuer), ports.mfPeer);
-    /** @param {Target['key']} key @param {Awaited<ReturnType<typeof start>>} mf @param {string} [cookie] @returns {Promise<Target>} */
-    const target = async (key, mf, cookie) => ({ key, url: `${mf.url}/bench`, headers: cookie === undefined ? BROWSER : { ...BROWSER, cookie }, cpuSeconds: mf.cpuSeconds });
+    /** @param {Target['key']} key @param {Awaited<ReturnType<typeof start>>} mf @param {string} [cookie] @returns {Target} */
+    const target = (key, mf, cookie) => ({ key, url: `${mf.url}/bench`, headers: cookie === undefined ? BROWSER : { ...BROWSER, cookie }, cpuSeconds: mf.cpuSeconds });
     const gateCookie = (await browserLogin(`${gate.url}/bench`)).cookie;
     const targets = [
-      await target('a', passthrough),
-      await target('b', gate, gateCookie),
-      await target('c', peer, (await browserLogin(`${peer.url}/bench`)).cookie),
-      await target('e', gateSession, (await browserLogin(`${gateSession.url}/bench`)).cookie),
+      target('a', passthrough),
+      target('b', gate, gateCookie),
+      target('c', peer, (await browserLogin(`${peer.url}/bench`)).cookie),
+      target('e', gateSession, (await browserLogin(`${gateSession.url}/bench`)).cookie),
     ];
     const seen = await checkTargets(targets);
     // What the gate added to a real request (the floor's request has none of these headers).
     const added = Object.entries(seen.b ?? {}).filter(([name]) => name.startsWith('x-') && seen.a?.[name] === undefined);
     const contract = await start(bundles.scripts.contract, { ORIGIN_URL: origin.url, CONTRACT_HEADERS: JSON.stringify(Object.fromEntries(added)) }, 0);
-    targets.push(await target('f', contract, gateCookie));
+    targets.push(target('f', contract, gateCookie));
     for (const { url, headers } of targets) await loadRound({ url, headers, seconds: 1, connections: MF_CONNECTIONS }); // warm-up
     // Each Miniflare is its own workerd process.
     const ownCpu = (/** @type {Target} */ t) => t.cpuSeconds?.() ?? Promise.resolve(NaN);
