@@ -7,6 +7,8 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 import { emailHash, findSessions, formatSessions, retryWhileBusy, runSessions, tombstones, USAGE, UsageError, userHash } from "../../tools/sessions/sessions.mjs";
 
@@ -94,8 +96,11 @@ describe("npm run sessions: what a listing gives each selector", () => {
 
 describe("npm run sessions: revoke leaves a tombstone for each session it ends", () => {
   it("one `tombstone:<sid>` per session record, the epoch second as the value, living as long as the gate's own", () => {
-    // TOMBSTONE_TTL in src/session/store.ts (docs/storage-schema.md: 5 minutes).
-    const TOMBSTONE_TTL = 300;
+    // The gate's TOMBSTONE_TTL as written in its source (this Node-side test cannot import the
+    // Worker's modules), so the tool's copy cannot drift from it unnoticed.
+    const store = readFileSync(join(repoRoot, "src/session/store.ts"), "utf8");
+    const TOMBSTONE_TTL = Number(/^export const TOMBSTONE_TTL = (\d+);$/m.exec(store)?.[1]);
+    expect(TOMBSTONE_TTL).toBeGreaterThan(0);
     const keys = findSessions({ sub: DEMO_SUB }, LISTING).flatMap((session) => session.keys);
     expect(tombstones(keys, NOW)).toEqual([
       { key: `tombstone:${SID.older}`, value: String(NOW), expiration_ttl: TOMBSTONE_TTL },

@@ -159,7 +159,7 @@ export function findSessions(who, listing) {
 const allSessionKeys = (/** @type {{ name: string }[]} */ listing) =>
   listing.map((key) => key.name).filter((name) => /^(session|user|psid):/.test(name));
 
-/** Seconds a tombstone lives: TOMBSTONE_TTL in src/session/store.ts. */
+/** Seconds a tombstone lives: TOMBSTONE_TTL in src/session/store.ts (test/integration/ops-sessions-tool.test.ts holds the two equal). */
 const TOMBSTONE_TTL = 300;
 
 /**
