@@ -107,8 +107,11 @@ function throughputRow(id, label, loaded, single, vsFloor) {
 export function formatTable({ loaded, single, miniflare, cpu, costs, hotPathStats, sequential, parallel }) {
   const { a, b, c, d, e } = loaded;
   const t = cpu;
-  // Under `workerd serve` the target is CPU: the gate's extra work over the peer's fits in one signature.
+  // Under `workerd serve` the target is CPU: the gate's extra work over the peer's fits in one
+  // signature. A signature costs about twice as much inside a request as in a loop (2a), so both
+  // yardsticks are printed: 1b less 1e is what signing per request adds in this very run.
   const aboveThePeer = b.cpuPerRequestUs - c.cpuPerRequestUs;
+  const signatureInRequest = b.cpuPerRequestUs - e.cpuPerRequestUs;
   const mf = miniflare;
   /** @param {Summary} summary */
   const mfResult = (summary) =>
@@ -131,7 +134,7 @@ export function formatTable({ loaded, single, miniflare, cpu, costs, hotPathStat
       'gate, signed in',
       b,
       single.b,
-      `${ratio(b)}; CPU ${us(aboveThePeer)} µs/req above 1c — target: within one signature (2a: ${us(t.assertionSigning)} µs) ${verdict(aboveThePeer <= t.assertionSigning)}`,
+      `${ratio(b)}; CPU ${us(Math.abs(aboveThePeer))} µs/req ${aboveThePeer < 0 ? 'below' : 'above'} 1c — target: within one signature, in a loop (2a: ${us(t.assertionSigning)} µs) ${verdict(aboveThePeer <= t.assertionSigning)}, inside a request (1b − 1e: ${us(signatureInRequest)} µs) ${verdict(aboveThePeer <= signatureInRequest)}`,
     ),
     throughputRow('1c', '@hono/oidc-auth proxy, signed in', c, single.c, ratio(c)),
     throughputRow('1d', 'gate, public path (anonymous)', d, single.d, ratio(d)),
