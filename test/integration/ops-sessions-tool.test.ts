@@ -5,10 +5,10 @@
  * keys; ops-sessions.test.ts shows the command on a real gate's keys, through wrangler dev's state.
  */
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
 import { repoRoot } from "../../tools/lib/wrangler-files.mjs";
 import { emailHash, findSessions, formatSessions, retryWhileBusy, runSessions, tombstones, USAGE, UsageError, userHash } from "../../tools/sessions/sessions.mjs";
 
