@@ -1,6 +1,6 @@
 /**
  * Open-redirect payloads for return targets (`rd`, the stored return path): each must end on the
- * site. Shared by the unit table (test/unit/policy.test.ts, in workerd) and the end-to-end logins
+ * site. Shared by the unit table (test/unit/policy/policy.test.ts, in workerd) and the end-to-end logins
  * (test/integration/policy-return-targets.test.ts). Sources: oauth2-proxy's advisories
  * GHSA-qqxw-m5fj-f7gv (`/\`), GHSA-j7px-6hwj-hpjg and GHSA-5m6c-jp6f-2vcv (whitespace and
  * control characters between the slashes), and the usual userinfo, scheme and IDN tricks.

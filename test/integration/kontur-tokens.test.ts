@@ -3,7 +3,7 @@
  * revocation of both tokens at logout, and a client not set up for PKCE diagnosed with a hint
  * instead of a mystery. Access tokens that expire (never forwarded past their expiry; the session
  * that needs one ends when it expires without a refresh token) are decided with a moved clock in
- * test/unit/app-kontur.test.ts.
+ * test/unit/edge/app-kontur.test.ts.
  *
  * One stack for the file, whose provider refuses a code_verifier as an IdentityServer client
  * without PKCE does: the gate runs with OIDC_PKCE=off (the fix) until the PKCE tests redeploy it

@@ -6,7 +6,7 @@
  *
  * What each userinfo answer at a check does to the session (never asked between checks, outages,
  * parallel requests, SESSION_REVALIDATE=off, the friendly id_token shape) is decided with a moved
- * clock in test/unit/app-kontur.test.ts.
+ * clock in test/unit/edge/app-kontur.test.ts.
  */
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";

@@ -136,7 +136,7 @@ describe("logout", () => {
 });
 
 // Lifetimes (TTL, idle), revocation by a deleted record and the hot path's KV silence are decided
-// with a moved clock in test/unit/app-session.test.ts and app-session-life.test.ts; the real
+// with a moved clock in test/unit/edge/app-session.test.ts and app-session-life.test.ts; the real
 // stack proves the refresh, the replayed cookie refused and the provider's end-session page here.
 describe("against the real provider, with checks every second and logout at the provider", () => {
   // Access tokens of 30 s are due at every check (within the 60 s refresh margin).

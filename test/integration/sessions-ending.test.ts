@@ -15,7 +15,7 @@ const now = (): number => Math.floor(Date.now() / 1000);
 /**
  * Sign-out everywhere and back-channel logout against the real stack, on one gate for the file:
  * back-channel logout registered at the provider, and checks every second. What each way of
- * ending a session decides, step by step in time, is test/unit/app-session-life.test.ts.
+ * ending a session decides, step by step in time, is test/unit/edge/app-session-life.test.ts.
  */
 let stack: Stack;
 beforeAll(async () => {

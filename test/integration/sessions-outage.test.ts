@@ -3,8 +3,8 @@
  * an answer slower than OIDC_TIMEOUT, at a session's check, for discovery on a fresh gate, and at
  * the callback. Every shape of a wrong answer (5xx, HTML, malformed JSON, an untrusted discovery
  * document, a refresh naming someone else) and the session lasting until SESSION_TTL while the
- * provider is down are decided with a moved clock in test/unit/app-provider-failures.test.ts and
- * test/unit/app-session.test.ts.
+ * provider is down are decided with a moved clock in test/unit/edge/app-provider-failures.test.ts and
+ * test/unit/edge/app-session.test.ts.
  *
  * One stack for the file. OIDC_TIMEOUT is 3 s, so an honest answer is in time even with a loaded
  * neighbour beside this file, and the slow fault holds its answer far beyond that.

@@ -2,7 +2,7 @@
  * Two gates (two workerd processes, two isolates) on one KV refreshing one session with Kontur's
  * one-time refresh tokens, against the real dev provider: what only separate processes sharing a
  * store can show. One isolate's parallel requests at a check, and a refresh whose id_token names
- * someone else, are decided with a moved clock in test/unit/app-provider-failures.test.ts.
+ * someone else, are decided with a moved clock in test/unit/edge/app-provider-failures.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_USERS } from "../../tools/dev-provider/provider.mjs";
@@ -46,7 +46,7 @@ async function signedIn(stack: SessionStack): Promise<{ client: HttpClient; key:
  * second only once the first gate's refreshed record has landed in KV. Both read the record before
  * either got an answer; the loser's invalid_grant then finds the winner's tokens at once, however
  * loaded the machine, instead of depending on the winner writing within the loser's ~2 s wait
- * (that bounded wait is test/unit/app-provider-failures.test.ts's).
+ * (that bounded wait is test/unit/edge/app-provider-failures.test.ts's).
  */
 function raceUntilStored(stack: SessionStack, key: string, stored: string | null): Fault {
   return {

@@ -12,7 +12,7 @@ const DEMO_SUB = DEMO_USERS[0]!.claims.sub;
  * The assertion key's rotation as an origin sees it over HTTP, and a wrong previous key refused at
  * start: one stack for the file, each test redeploying the gate with the settings it needs.
  * SESSION_SECRETS rotation (cookies and records re-sealed at the check, a removed key ending exactly
- * its sessions) is decided in test/unit/app-session-life.test.ts.
+ * its sessions) is decided in test/unit/edge/app-session-life.test.ts.
  */
 let stack: SessionStack;
 beforeAll(async () => {

@@ -1,13 +1,13 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { base64urlDecode, parseConfig, type Settings } from "../../src/config";
-import { resolveSession } from "../../src/session/check";
-import { sealSessionCookie, SESSION_COOKIE, type SessionCookie } from "../../src/session/cookie";
-import { cachedCookieCount, COOKIE_CACHE_SIZE, openCachedSessionCookie } from "../../src/session/cookie-cache";
-import type { SessionRequest, SessionRuntime } from "../../src/session/request";
-import { importKeyring, randomId, seal, type Keyring } from "../../src/session/seal";
-import { SessionStore } from "../../src/session/store";
-import { randomSecret, validSettings } from "./fixtures";
+import { base64urlDecode, parseConfig, type Settings } from "../../../src/config";
+import { resolveSession } from "../../../src/session/check";
+import { sealSessionCookie, SESSION_COOKIE, type SessionCookie } from "../../../src/session/cookie";
+import { cachedCookieCount, COOKIE_CACHE_SIZE, openCachedSessionCookie } from "../../../src/session/cookie-cache";
+import type { SessionRequest, SessionRuntime } from "../../../src/session/request";
+import { importKeyring, randomId, seal, type Keyring } from "../../../src/session/seal";
+import { SessionStore } from "../../../src/session/store";
+import { randomSecret, validSettings } from "../fixtures";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const SUB = "0b7c3f1e-9d2a-4c6b-8e5f-1a2b3c4d5e6f";

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/config";
-import { explain } from "../../src/policy/explain";
-import { secretDigest } from "../../src/policy/service-tokens";
-import { base64url } from "../../src/session/seal";
-import { validSettings } from "./fixtures";
+import { parseConfig } from "../../../src/config";
+import { explain } from "../../../src/policy/explain";
+import { secretDigest } from "../../../src/policy/service-tokens";
+import { base64url } from "../../../src/session/seal";
+import { validSettings } from "../fixtures";
 
 const ROUTES = [
   { name: "debug", path: "/debug/*", access: "deny" },

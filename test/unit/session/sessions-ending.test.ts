@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { userHash } from "../../src/common/log";
-import { GateError } from "../../src/common/errors";
-import { BACKCHANNEL_EVENT, LOGOUT_TOKEN_MAX_AGE, logoutClaims } from "../../src/session/backchannel";
-import { randomId } from "../../src/session/seal";
-import { emailHash, endSessions, indexSession, providerSidHash, sessionsOfProviderSid, sessionsOfUser } from "../../src/session/user-index";
+import { userHash } from "../../../src/common/log";
+import { GateError } from "../../../src/common/errors";
+import { BACKCHANNEL_EVENT, LOGOUT_TOKEN_MAX_AGE, logoutClaims } from "../../../src/session/backchannel";
+import { randomId } from "../../../src/session/seal";
+import { emailHash, endSessions, indexSession, providerSidHash, sessionsOfProviderSid, sessionsOfUser } from "../../../src/session/user-index";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const NOW = 1_780_000_000;

@@ -5,12 +5,12 @@
  */
 import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/config";
-import { isPkceRefusal, mergedProfile, userinfoFailure, type UserinfoFailure } from "../../src/oidc/decisions";
-import { addIdentity, sanitizedHeaders } from "../../src/proxy/headers";
-import { userClaims } from "../../src/oidc/claims";
-import { checkedAt } from "../../src/session/revalidate";
-import { problemsOf, validSettings } from "./fixtures";
+import { parseConfig } from "../../../src/config";
+import { isPkceRefusal, mergedProfile, userinfoFailure, type UserinfoFailure } from "../../../src/oidc/decisions";
+import { addIdentity, sanitizedHeaders } from "../../../src/proxy/headers";
+import { userClaims } from "../../../src/oidc/claims";
+import { checkedAt } from "../../../src/session/revalidate";
+import { problemsOf, validSettings } from "../fixtures";
 
 const as: oauth.AuthorizationServer = { issuer: "https://identity.testkontur.ru", userinfo_endpoint: "https://identity.testkontur.ru/connect/userinfo" };
 const client: oauth.Client = { client_id: "site-client" };

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { AUTHORIZE, Browser, clearsSession, IVANOV, NAVIGATE, SESSION_COOKIE, setsSession, SITE, startApp, type Account, type AppHarness } from "./app";
-import { randomSecret } from "./fixtures";
+import { AUTHORIZE, Browser, clearsSession, IVANOV, NAVIGATE, SESSION_COOKIE, setsSession, SITE, startApp, type Account, type AppHarness } from "../app";
+import { randomSecret } from "../fixtures";
 
 /**
  * A session's life through the whole app, with a clock the test moves instead of sleeping: what it

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { AUTHORIZE, clearsSession, IVANOV, NAVIGATE, startApp, type Account, type AppHarness, type UserinfoFault } from "./app";
+import { AUTHORIZE, clearsSession, IVANOV, NAVIGATE, startApp, type Account, type AppHarness, type UserinfoFault } from "../app";
 
 /**
  * Kontur's userinfo and access tokens over a session's life, through the whole app with a clock the

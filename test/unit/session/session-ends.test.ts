@@ -5,15 +5,15 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Settings } from "../../src/config";
-import type { RefreshedTokens } from "../../src/oidc/decisions";
-import { resolveSession } from "../../src/session/check";
-import { sealSessionCookie, type SessionCookie } from "../../src/session/cookie";
-import { logout } from "../../src/session/logout";
-import type { SessionRequest, SessionRuntime } from "../../src/session/request";
-import { importKeyring, randomId } from "../../src/session/seal";
-import { SessionStore, type SessionRecord } from "../../src/session/store";
-import { validSettings } from "./fixtures";
+import { parseConfig, type Settings } from "../../../src/config";
+import type { RefreshedTokens } from "../../../src/oidc/decisions";
+import { resolveSession } from "../../../src/session/check";
+import { sealSessionCookie, type SessionCookie } from "../../../src/session/cookie";
+import { logout } from "../../../src/session/logout";
+import type { SessionRequest, SessionRuntime } from "../../../src/session/request";
+import { importKeyring, randomId } from "../../../src/session/seal";
+import { SessionStore, type SessionRecord } from "../../../src/session/store";
+import { validSettings } from "../fixtures";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const SITE = new URL("https://site.example/");

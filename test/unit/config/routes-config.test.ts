@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/config";
-import { secretDigest } from "../../src/policy/service-tokens";
-import { base64url } from "../../src/session/seal";
-import { problemsOf, validSettings } from "./fixtures";
+import { parseConfig } from "../../../src/config";
+import { secretDigest } from "../../../src/policy/service-tokens";
+import { base64url } from "../../../src/session/seal";
+import { problemsOf, validSettings } from "../fixtures";
 
 
 const base = await validSettings();

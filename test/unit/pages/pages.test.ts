@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorPage, escapeHtml, forbiddenPage, internalErrorPage, logoutConfirmPage, pickLang, signedOutPage } from "../../src/pages/pages";
+import { errorPage, escapeHtml, forbiddenPage, internalErrorPage, logoutConfirmPage, pickLang, signedOutPage } from "../../../src/pages/pages";
 
 describe("pages speak the visitor's language", () => {
   it.each([

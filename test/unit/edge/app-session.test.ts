@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { AUTHORIZE, clearsSession, IVANOV, NAVIGATE, setsSession, startApp, type AppHarness } from "./app";
+import { AUTHORIZE, clearsSession, IVANOV, NAVIGATE, setsSession, startApp, type AppHarness } from "../app";
 
 /**
  * Session timing through the whole app, with a clock the test moves: what used to need seconds of

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig, parseDuration, parseList } from "../../src/config";
-import { randomSecret, signingJwk, problemsOf, validSettings } from "./fixtures";
+import { parseConfig, parseDuration, parseList } from "../../../src/config";
+import { randomSecret, signingJwk, problemsOf, validSettings } from "../fixtures";
 
 
 describe("config: defaults of the contract", () => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Route } from "../../src/config";
-import { canonicalPath } from "../../src/policy/path";
-import { decideRoute, loginMaxAge } from "../../src/policy/routes";
-import { authenticateService, secretDigest } from "../../src/policy/service-tokens";
-import { sanitizedHeaders } from "../../src/proxy/headers";
-import { base64url } from "../../src/session/seal";
-import { validSettings } from "./fixtures";
+import { parseConfig, type Route } from "../../../src/config";
+import { canonicalPath } from "../../../src/policy/path";
+import { decideRoute, loginMaxAge } from "../../../src/policy/routes";
+import { authenticateService, secretDigest } from "../../../src/policy/service-tokens";
+import { sanitizedHeaders } from "../../../src/proxy/headers";
+import { base64url } from "../../../src/session/seal";
+import { validSettings } from "../fixtures";
 
 const ROUTES = [
   { name: "debug", path: "/debug/*", access: "deny" },

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { log, logUser, requestRef, userHash, withRequestLog } from "../../src/common/log";
+import { log, logUser, requestRef, userHash, withRequestLog } from "../../../src/common/log";
 
 afterEach(() => vi.restoreAllMocks());
 

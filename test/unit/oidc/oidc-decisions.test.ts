@@ -1,7 +1,7 @@
 import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
-import { GateError } from "../../src/common/errors";
-import { describe as describeError, idTokenAlg, isTransient, RefreshError, refreshFailure, tokenFields, usesPkce } from "../../src/oidc/decisions";
+import { GateError } from "../../../src/common/errors";
+import { describe as describeError, idTokenAlg, isTransient, RefreshError, refreshFailure, tokenFields, usesPkce } from "../../../src/oidc/decisions";
 
 describe("idTokenAlg: the algorithm pinned for id_tokens, from discovery", () => {
   it.each([

@@ -6,13 +6,13 @@
 import { env } from "cloudflare:workers";
 import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Settings } from "../../src/config";
-import { resolveSession } from "../../src/session/check";
-import { sealSessionCookie, type SessionCookie } from "../../src/session/cookie";
-import type { SessionRequest, SessionRuntime } from "../../src/session/request";
-import { importKeyring, randomId } from "../../src/session/seal";
-import { SessionStore, type SessionRecord } from "../../src/session/store";
-import { validSettings } from "./fixtures";
+import { parseConfig, type Settings } from "../../../src/config";
+import { resolveSession } from "../../../src/session/check";
+import { sealSessionCookie, type SessionCookie } from "../../../src/session/cookie";
+import type { SessionRequest, SessionRuntime } from "../../../src/session/request";
+import { importKeyring, randomId } from "../../../src/session/seal";
+import { SessionStore, type SessionRecord } from "../../../src/session/store";
+import { validSettings } from "../fixtures";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const SUB = "6f1c2a9e-4b7d-4e0a-9c1f-2d3b4a5c6e7f";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { withCookies } from "../../src/edge/context";
-import { readCookie } from "../../src/session/cookie";
+import { withCookies } from "../../../src/edge/context";
+import { readCookie } from "../../../src/session/cookie";
 
 describe("a response that carries a cookie is never cached", () => {
   it("a page the origin marked public loses that mark when the gate re-issues the session cookie on it", () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { base64urlDecode } from "../../src/config";
-import { importKeyring } from "../../src/session/seal";
-import { MAX_PENDING_LOGINS, storePendingLogin, takePendingLogin, type PendingLoginCookie } from "../../src/session/pending-login";
-import { randomSecret } from "./fixtures";
+import { base64urlDecode } from "../../../src/config";
+import { importKeyring } from "../../../src/session/seal";
+import { MAX_PENDING_LOGINS, storePendingLogin, takePendingLogin, type PendingLoginCookie } from "../../../src/session/pending-login";
+import { randomSecret } from "../fixtures";
 
 const http = { secure: false };
 const https = { secure: true };

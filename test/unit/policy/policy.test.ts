@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/config";
-import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../../src/policy/access";
-import { canonicalPath, matchesPattern } from "../../src/policy/path";
-import { safeReturnPath } from "../../src/policy/return-path";
-import { OPEN_REDIRECT_PAYLOADS } from "../helpers/open-redirects";
-import { validSettings } from "./fixtures";
+import { parseConfig } from "../../../src/config";
+import { isAllowed, isPreflight, isPublicPath, wantsLoginRedirect } from "../../../src/policy/access";
+import { canonicalPath, matchesPattern } from "../../../src/policy/path";
+import { safeReturnPath } from "../../../src/policy/return-path";
+import { OPEN_REDIRECT_PAYLOADS } from "../../helpers/open-redirects";
+import { validSettings } from "../fixtures";
 
 const SITE = "https://site.example";
 

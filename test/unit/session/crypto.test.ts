@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { importKeyring, open, seal } from "../../src/session/seal";
-import { base64urlDecode } from "../../src/config";
-import { randomSecret } from "./fixtures";
+import { importKeyring, open, seal } from "../../../src/session/seal";
+import { base64urlDecode } from "../../../src/config";
+import { randomSecret } from "../fixtures";
 
 async function keyring(...secrets: string[]) {
   return importKeyring(secrets.map((secret) => base64urlDecode(secret)!));

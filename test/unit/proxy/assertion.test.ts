@@ -1,8 +1,8 @@
 import { base64url as joseBase64url, createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
-import { AssertionSigner, ASSERTION_TTL, SESSION_ASSERTION_MARGIN } from "../../src/proxy/assertion";
-import type { AssertionKeyJwk } from "../../src/config";
-import { signingJwk } from "./fixtures";
+import { AssertionSigner, ASSERTION_TTL, SESSION_ASSERTION_MARGIN } from "../../../src/proxy/assertion";
+import type { AssertionKeyJwk } from "../../../src/config";
+import { signingJwk } from "../fixtures";
 
 const input = {
   issuer: "https://site.example",

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { withCookies } from "../../src/edge/context";
-import { forward, privateCaching, upstreamUrl } from "../../src/proxy/forward";
-import { IDENTITY_HEADERS } from "../../src/config/claims";
-import { addIdentity, encodeHeaderValue, sanitizedHeaders, withoutGateCookies } from "../../src/proxy/headers";
-import type { UserClaims } from "../../src/oidc/claims";
+import { withCookies } from "../../../src/edge/context";
+import { forward, privateCaching, upstreamUrl } from "../../../src/proxy/forward";
+import { IDENTITY_HEADERS } from "../../../src/config/claims";
+import { addIdentity, encodeHeaderValue, sanitizedHeaders, withoutGateCookies } from "../../../src/proxy/headers";
+import type { UserClaims } from "../../../src/oidc/claims";
 
 const isGateCookie = (name: string) => name === "kg_session" || name.startsWith("kg_login_");
 const SITE = new URL("https://site.example/page");

@@ -1,8 +1,8 @@
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
-import type { AssertionKeyJwk } from "../../src/config";
-import { AssertionSigner } from "../../src/proxy/assertion";
-import { signingJwk } from "./fixtures";
+import type { AssertionKeyJwk } from "../../../src/config";
+import { AssertionSigner } from "../../../src/proxy/assertion";
+import { signingJwk } from "../fixtures";
 
 const T = 1_900_000_000;
 const user = Object.freeze({ sub: "guid-1", email: "demo@example.kontur.ru" });

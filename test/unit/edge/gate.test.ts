@@ -1,14 +1,14 @@
 import { env } from "cloudflare:workers";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Settings } from "../../src/config";
-import { buildApp } from "../../src/edge/app";
-import type { Bindings } from "../../src/edge/context";
-import { createRuntime, type Runtime } from "../../src/edge/runtime";
+import type { Settings } from "../../../src/config";
+import { buildApp } from "../../../src/edge/app";
+import type { Bindings } from "../../../src/edge/context";
+import { createRuntime, type Runtime } from "../../../src/edge/runtime";
 import { decodeJwt } from "jose";
-import { sealSessionCookie } from "../../src/session/cookie";
-import { randomId } from "../../src/session/seal";
-import { validSettings } from "./fixtures";
+import { sealSessionCookie } from "../../../src/session/cookie";
+import { randomId } from "../../../src/session/seal";
+import { validSettings } from "../fixtures";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const ORIGIN = "https://origin.example";

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { AUTHORIZE, Browser, clearsSession, ISSUER, IVANOV, NAVIGATE, SESSION_COOKIE, setsSession, startApp, type AppHarness, type Bend, type TokenFault } from "./app";
-import { randomSecret, signingJwk } from "./fixtures";
+import { AUTHORIZE, Browser, clearsSession, ISSUER, IVANOV, NAVIGATE, SESSION_COOKIE, setsSession, startApp, type AppHarness, type Bend, type TokenFault } from "../app";
+import { randomSecret, signingJwk } from "../fixtures";
 
 /**
  * What the gate decides when the provider answers wrongly: a broken or refusing token endpoint at

@@ -1,13 +1,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { base64urlDecode, parseConfig, type Settings } from "../../src/config";
-import { RefreshError, type RefreshedTokens } from "../../src/oidc/decisions";
-import { resolveSession as checkSession } from "../../src/session/check";
-import { openSessionCookie, sealSessionCookie, type CookieScope, type SessionCookie } from "../../src/session/cookie";
-import type { SessionRequest, SessionRuntime } from "../../src/session/request";
-import { importKeyring, randomId, type Keyring } from "../../src/session/seal";
-import { SessionStore, type SessionRecord } from "../../src/session/store";
-import { randomSecret, validSettings } from "./fixtures";
+import { base64urlDecode, parseConfig, type Settings } from "../../../src/config";
+import { RefreshError, type RefreshedTokens } from "../../../src/oidc/decisions";
+import { resolveSession as checkSession } from "../../../src/session/check";
+import { openSessionCookie, sealSessionCookie, type CookieScope, type SessionCookie } from "../../../src/session/cookie";
+import type { SessionRequest, SessionRuntime } from "../../../src/session/request";
+import { importKeyring, randomId, type Keyring } from "../../../src/session/seal";
+import { SessionStore, type SessionRecord } from "../../../src/session/store";
+import { randomSecret, validSettings } from "../fixtures";
 
 const { SESSIONS } = env as unknown as { SESSIONS: KVNamespace };
 const scope = { secure: true };
