@@ -8,9 +8,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   attemptLogin,
   authorizeAt,
+  expectLoggedRefusal,
   expectRefused,
   expectSignedOut,
-  loggedRefusal,
   NAVIGATE,
   scanForSecrets,
   startHostileStack,
@@ -123,7 +123,7 @@ describe("callback: parameters spliced, stripped or swapped", () => {
     const secondBack = await authorizeAt(second.authorizeUrl);
     const callback = await client.get(edited(firstBack, (p) => p.set("code", secondBack.searchParams.get("code")!)), NAVIGATE);
     expectRefused(stack, callback, 401);
-    expect((await loggedRefusal(stack, since)).reason).toContain('"nonce" claim value');
+    await expectLoggedRefusal(stack, since, "login_rejected", '"nonce" claim value');
   });
 
   it("a code injected from the attacker's own login into the victim's callback → 401", async () => {

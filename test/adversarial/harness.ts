@@ -224,19 +224,22 @@ export async function expectSignedOut(stack: HostileStack, client: HttpClient): 
 }
 
 /**
- * The first refusal the gate logged after line `since` (its `code` and `reason`). Miniflare hands
- * log lines over asynchronously, so this waits for it a little.
+ * Waits until the gate has logged, after line `since`, a refusal with `code` whose reason contains
+ * `reason`. Miniflare hands log lines over asynchronously, so a line of an earlier test may still
+ * arrive after `since`: only a line that matches both counts.
  */
-export async function loggedRefusal(stack: HostileStack, since: number): Promise<{ code: string; reason: string }> {
-  let found: { code: string; reason: string } | undefined;
-  await expect
-    .poll(() => {
-      const line = stack.gate.logs.slice(since).find((entry) => entry.includes('"code":'));
-      found = line === undefined ? undefined : (JSON.parse(line.replace(/^\w+: /, "")) as { code: string; reason: string });
-      return found;
-    })
-    .toBeDefined();
-  return found!;
+export async function expectLoggedRefusal(stack: HostileStack, since: number, code: string, reason: string): Promise<void> {
+  const refusals = () =>
+    stack.gate.logs
+      .slice(since)
+      .filter((entry) => entry.includes('"code":'))
+      .map((entry) => JSON.parse(entry.replace(/^\w+: /, "")) as { code: string; reason: string });
+  // The matching line once it is there; until then every refusal logged, which a failure shows.
+  const found = () => {
+    const logged = refusals();
+    return logged.find((line) => line.code === code && line.reason.includes(reason)) ?? logged;
+  };
+  await expect.poll(found).toMatchObject({ code, reason: expect.stringContaining(reason) });
 }
 
 export interface LoginAttempt {

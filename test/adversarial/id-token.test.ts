@@ -9,9 +9,9 @@ import { generateRsaKey, generateRsaKeyObject, signHmac, signNone, signRs256, si
 import { generateKeyPair } from "jose";
 import {
   attemptLogin,
+  expectLoggedRefusal,
   expectRefused,
   expectSignedOut,
-  loggedRefusal,
   NAVIGATE,
   scanForSecrets,
   signIn,
@@ -159,9 +159,7 @@ describe("id_token: a provider that lies in the id_token gets nobody signed in",
     expect(stack.provider.requestsTo("token")).toHaveLength(1);
     // The pending login is spent: the same callback cannot be tried again.
     expect(callback.headers.getSetCookie().some((c) => /^kg_login_[^=]+=;.*Max-Age=0/.test(c))).toBe(true);
-    const logged = await loggedRefusal(stack, since);
-    expect(logged.code).toBe("login_rejected");
-    expect(logged.reason).toContain(reason);
+    await expectLoggedRefusal(stack, since, "login_rejected", reason);
     await expectSignedOut(stack, client);
   });
 
