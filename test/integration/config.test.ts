@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSecrets, loopbackGateVars, startGate, type Gate } from "../helpers/gate.ts";
+import { until } from "../helpers/gate-log.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
@@ -34,7 +35,10 @@ describe("wrong configuration fails at the first request, naming the setting", (
   });
 
   it("logs each problem and its fix, with non-secret values but without any secret value", async () => {
+    const before = gate.logs.length;
     await new HttpClient().get(`${gate.url}/`, NAVIGATE);
+    // This request's own line: workerd hands log lines over asynchronously.
+    await until(() => gate.logs.slice(before).some((line) => line.includes("config_invalid")));
     const logs = gate.logs.join("\n");
     expect(logs).toContain("config_invalid");
     expect(logs).toContain("OIDC_CLIENT_ID: is required");

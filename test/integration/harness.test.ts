@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateSecrets, startGate } from "../helpers/gate.ts";
+import { until } from "../helpers/gate-log.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../../tools/lib/listen.mjs";
 
@@ -91,6 +92,8 @@ describe("startGate", () => {
     const response = await fetch(`${gate.url}/hello`);
     expect(await response.json()).toEqual({ seeded: "from-test", issuer: "http://localhost:1" });
     expect(await gate.kv.get("seen")).toBe("yes");
+    // workerd hands log lines over asynchronously.
+    await until(() => gate.logs.some((line) => line.startsWith("error: secret length")));
     expect(gate.logs).toContain("log: path /hello { n: 1 }");
     expect(gate.logs).toContain(`error: secret length ${secrets.OIDC_CLIENT_SECRET.length}`);
     expect(gate.logs.join("\n")).not.toContain(secrets.OIDC_CLIENT_SECRET);
