@@ -8,6 +8,7 @@ import { afterAll, expect } from "vitest";
 import { startHostileProvider, type Scenario } from "../fixtures/hostile-provider.mjs";
 import { startOrigin } from "../../tools/demo-origin/origin.mjs";
 import { generateSecrets, loopbackGateVars, startGate, type Gate, type TestSecrets } from "../helpers/gate.ts";
+import { decisions } from "../helpers/gate-log.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE } from "../helpers/stack.ts";
@@ -229,15 +230,10 @@ export async function expectSignedOut(stack: HostileStack, client: HttpClient): 
  * arrive after `since`: only a line that matches both counts.
  */
 export async function expectLoggedRefusal(stack: HostileStack, since: number, code: string, reason: string): Promise<void> {
-  const refusals = () =>
-    stack.gate.logs
-      .slice(since)
-      .filter((entry) => entry.includes('"code":'))
-      .map((entry) => JSON.parse(entry.replace(/^\w+: /, "")) as { code: string; reason: string });
   // The matching line once it is there; until then every refusal logged, which a failure shows.
   const found = () => {
-    const logged = refusals();
-    return logged.find((line) => line.code === code && line.reason.includes(reason)) ?? logged;
+    const refusals = decisions(stack.gate.logs.slice(since)).filter((line) => line.code !== undefined);
+    return refusals.find((line) => line.code === code && String(line.reason).includes(reason)) ?? refusals;
   };
   await expect.poll(found).toMatchObject({ code, reason: expect.stringContaining(reason) });
 }

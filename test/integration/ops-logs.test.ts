@@ -6,10 +6,7 @@ import { generateSecrets, loopbackGateVars, startGate } from "../helpers/gate.ts
 import { HttpClient } from "../helpers/http.ts";
 import { freePort } from "../../tools/lib/listen.mjs";
 import { NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
-import { decisions, type Line } from "../helpers/gate-log.ts";
-
-
-
+import { decisions, until, type Line } from "../helpers/gate-log.ts";
 
 /** What an operator computes to find a user's lines: `printf %s "$SUB" | sha256sum | cut -c1-16`. */
 function userHash(sub: string): string {
@@ -21,14 +18,8 @@ function userHash(sub: string): string {
  * response: wait (briefly) until `count` lines match.
  */
 async function settled(logs: readonly string[], match: (line: Line) => boolean, count = 1): Promise<Line[]> {
-  for (let attempt = 0; attempt < 40; attempt += 1) {
-    const lines = decisions(logs).filter(match);
-    if (lines.length >= count) {
-      await sleep(50); // and no further line of the same request follows
-      return decisions(logs).filter(match);
-    }
-    await sleep(50);
-  }
+  await until(() => decisions(logs).filter(match).length >= count);
+  await sleep(50); // and no further line of the same request follows
   return decisions(logs).filter(match);
 }
 

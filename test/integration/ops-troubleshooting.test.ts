@@ -1,8 +1,8 @@
 // The troubleshooting list of docs/operations.md, symptom by symptom: each misconfiguration is made
 // on purpose and the test checks that what the operator sees is what that list says.
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { loginThroughProvider } from "../../tools/dev-provider/provider.mjs";
+import { decisions, until, type Line } from "../helpers/gate-log.ts";
 import { HttpClient } from "../helpers/http.ts";
 import { CLIENT_ID, NAVIGATE, startStack, type Stack } from "../helpers/stack.ts";
 
@@ -17,17 +17,10 @@ afterEach(async () => {
 });
 
 /** The gate's JSON lines with this event, once workerd has handed them over. */
-async function logged(s: Stack, event: string): Promise<Record<string, unknown>[]> {
-  for (let attempt = 0; attempt < 40; attempt += 1) {
-    const lines = s.gate.logs
-      .map((entry) => /^(?:log|error): (\{.*\})$/s.exec(entry)?.[1])
-      .filter((json): json is string => json !== undefined)
-      .map((json) => JSON.parse(json) as Record<string, unknown>)
-      .filter((line) => line.event === event);
-    if (lines.length > 0) return lines;
-    await sleep(50);
-  }
-  return [];
+async function logged(s: Stack, event: string): Promise<Line[]> {
+  const lines = () => decisions(s.gate.logs).filter((line) => line.event === event);
+  await until(() => lines().length > 0);
+  return lines();
 }
 
 /** A visitor walks to the provider's form and logs in; returns the gate's answer to the callback. */
