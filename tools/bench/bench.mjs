@@ -392,6 +392,17 @@ function summarize(rounds) {
 }
 
 /**
+ * `rounds` against `against`, round by round: the ratio of their ratios to the floor in each round
+ * (both measured within the same few seconds), its median and its lowest and highest round.
+ * @param {Round[]} rounds @param {Round[]} against
+ * @returns {import('./table.mjs').Paired}
+ */
+function paired(rounds, against) {
+  const ratios = rounds.map((round, index) => round.ratio / (against[index]?.ratio ?? NaN));
+  return { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios) };
+}
+
+/**
  * The comparison issue 15 set its throughput targets in: the pass-through, the gate in both
  * assertion modes and the peer, each in its own Miniflare on its real KV, loaded in alternating
  * rounds like the `workerd serve` ones. Miniflare's entry layer in front of each Worker is part of
@@ -431,7 +442,8 @@ async function miniflareThroughput({ bundles, origin, ports, provider, gateVars,
     for (const { url, headers } of targets) await loadRound({ url, headers, seconds: 1, connections: MF_CONNECTIONS }); // warm-up
     // Each Miniflare is its own workerd process.
     const ownCpu = (/** @type {Target} */ t) => t.cpuSeconds?.() ?? Promise.resolve(NaN);
-    return summarize(await loadRounds(ownCpu, origin, targets, { rounds: MF_ROUNDS, seconds: SECONDS, connections: MF_CONNECTIONS, floorBetween: true }));
+    const rounds = await loadRounds(ownCpu, origin, targets, { rounds: MF_ROUNDS, seconds: SECONDS, connections: MF_CONNECTIONS, floorBetween: true });
+    return { ...summarize(rounds), sessionVsPeer: paired(rounds.e ?? [], rounds.c ?? []) };
   } finally {
     for (const close of own.reverse()) {
       closers.splice(closers.indexOf(close), 1);

@@ -19,8 +19,14 @@ const TARGET_CPU_US = 200;
  */
 /** @typedef {{ a: Summary, b: Summary, c: Summary, d: Summary, e: Summary }} Summaries */
 /**
- * The Miniflare comparison has no public-path target, and one more: the contract alone (f).
- * @typedef {Omit<Summaries, 'd'> & { f: Summary }} MiniflareSummaries
+ * One target against another round by round: in each round the ratio of the two targets' ratios
+ * to the floor; the median and the lowest and highest round (bench.mjs `paired`).
+ * @typedef {{ median: number, low: number, high: number }} Paired
+ */
+/**
+ * The Miniflare comparison has no public-path target, and one more: the contract alone (f); and
+ * the gate in session mode against the peer round by round, so that a tie shows as one.
+ * @typedef {Omit<Summaries, 'd'> & { f: Summary, sessionVsPeer: Paired }} MiniflareSummaries
  */
 
 /**
@@ -146,7 +152,8 @@ export function formatTable({ loaded, single, miniflare, cpu, costs, hotPathStat
       'Me',
       'Miniflare: gate, signed in, `ASSERTION_MODE=session`',
       mfResult(mf.e),
-      `${ratio(mf.e)} — target ≥ Mc (${exact(mf.c.ratio)}×) ${verdict(mf.e.ratio >= mf.c.ratio)}`,
+      `${ratio(mf.e)} — target ≥ Mc (${exact(mf.c.ratio)}×) ${verdict(mf.e.ratio >= mf.c.ratio)}; ` +
+        `Me ÷ Mc round by round ${exact(mf.sessionVsPeer.median)} (rounds ${mf.sessionVsPeer.low.toFixed(2)}–${mf.sessionVsPeer.high.toFixed(2)})`,
     ],
     [
       'Mf',
