@@ -98,7 +98,8 @@ export function authRoutes(): Hono<AppEnv> {
     if (!isSameOriginRequest(c)) throw new GateError("cross_site", "A logout form was posted from another site");
     if (!(await wantsEverywhere(c))) return endSession(c, c.req.query("rd"));
     const ctx = c.get("ctx");
-    return logoutEverywhere(ctx, readCookie(cookieHeader(c), sessionCookieName(ctx.scope)), readCookie(cookieHeader(c), signedOutCookieName(ctx.scope)), c.req.query("rd"));
+    const cookies = cookieHeader(c);
+    return logoutEverywhere(ctx, readCookie(cookies, sessionCookieName(ctx.scope)), readCookie(cookies, signedOutCookieName(ctx.scope)), c.req.query("rd"));
   });
 
   routes.post("/backchannel-logout", async (c) => {
