@@ -54,9 +54,9 @@ function isPendingLoginCookieValue(value: unknown, state: string): value is Pend
   );
 }
 
-/** Names of pending-login cookies present in the request, oldest first. */
-function pendingNames(scope: CookieScope, cookieHeader: string): string[] {
-  return Object.keys(parse(cookieHeader))
+/** Names of pending-login cookies among the request's parsed cookies, oldest first. */
+function pendingNames(scope: CookieScope, cookies: Record<string, string>): string[] {
+  return Object.keys(cookies)
     .filter((name) => isPendingLoginCookie(scope, name))
     .sort();
 }
@@ -80,7 +80,7 @@ export async function storePendingLogin(
   login: PendingLoginCookie,
   nowMs: number,
 ): Promise<string[]> {
-  const existing = pendingNames(scope, cookieHeader);
+  const existing = pendingNames(scope, parse(cookieHeader));
   const dropped = existing.slice(0, Math.max(0, existing.length - (MAX_PENDING_LOGINS - 1)));
   const sealed = await seal(keyring, purpose(login.state), login);
   return [
@@ -103,7 +103,7 @@ export async function takePendingLogin(
   if (state.length < STATE_CHARS || state.length > 1500) return undefined;
   const cookies = parse(cookieHeader);
   const suffix = `_${state.slice(0, STATE_CHARS)}`;
-  for (const name of pendingNames(scope, cookieHeader)) {
+  for (const name of pendingNames(scope, cookies)) {
     if (!name.endsWith(suffix)) continue;
     const opened = await open(keyring, purpose(state), cookies[name] ?? "");
     if (opened === undefined || !isPendingLoginCookieValue(opened.value, state)) continue;
